@@ -1,0 +1,19 @@
+//! The intake Lambda: serves the question form and publishes accepted questions to SNS.
+//! Everything but the wiring lives in `qrelay::intake`.
+
+use std::sync::Arc;
+
+use lambda_http::{Error, Request, service_fn};
+use qrelay::config::IntakeConfig;
+use qrelay::intake::Intake;
+use qrelay::publish::SnsPublisher;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = IntakeConfig::from_env()?;
+    let sns = aws_sdk_sns::Client::new(&qrelay::aws::load().await);
+    let publisher = Arc::new(SnsPublisher::new(sns, config.topic_arn.clone()));
+    let intake = &Intake::new(config, publisher);
+    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(intake.handle(req).await) })).await
+}

@@ -1,0 +1,10 @@
+//! The question domain: types that parse untrusted input once and can't be invalid afterwards.
+//! Nothing here performs I/O, builds a client or reads the environment.
+
+mod question;
+mod room;
+mod text;
+
+pub use question::{InvalidMessage, Question, QuestionId, QuestionMessage};
+pub use room::{InvalidRoomName, InvalidRooms, Room, RoomName, Rooms, UnknownRoom};
+pub use text::{InvalidText, Nickname, QuestionText, TooLong};

@@ -1,0 +1,243 @@
+//! Handler tests: the real handler on the same `events/*.json` files `cargo lambda invoke` uses, with a fake
+//! publisher, for every status the intake function answers with.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use lambda_http::{Body, Response};
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::Limits;
+use crate::domain::Rooms;
+
+/// Records what it is asked to publish; fails every publish when `failing`.
+#[derive(Default)]
+struct FakePublisher {
+    published: Mutex<Vec<QuestionMessage>>,
+    failing: bool,
+}
+
+#[async_trait]
+impl QuestionPublisher for FakePublisher {
+    async fn publish(&self, question: &QuestionMessage) -> anyhow::Result<String> {
+        if self.failing {
+            anyhow::bail!("SNS is unreachable (fake)");
+        }
+        self.published.lock().expect("lock").push(question.clone());
+        Ok(format!("msg-{}", question.id))
+    }
+}
+
+fn intake_with(publisher: Arc<FakePublisher>) -> Intake {
+    let config = IntakeConfig {
+        topic_arn: "arn:aws:sns:ap-northeast-1:123456789012:qrelay".into(),
+        rooms: Rooms::parse("general,rust-101").expect("rooms"),
+        limits: Limits::default(),
+    };
+    Intake::new(config, publisher)
+}
+
+macro_rules! event {
+    ($name:literal) => {
+        lambda_http::request::from_str(include_str!(concat!("../../../../events/", $name))).expect($name)
+    };
+}
+
+fn body_text(response: &Response<Body>) -> String {
+    String::from_utf8(response.body().as_ref().to_vec()).expect("utf-8 body")
+}
+
+fn body_json(response: &Response<Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", body_text(response)))
+}
+
+fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn a_json_question_is_queued_after_it_is_published() {
+    let publisher = Arc::new(FakePublisher::default());
+    let response = intake_with(publisher.clone()).handle(event!("intake-post-json.json")).await;
+
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body = body_json(&response);
+    assert_eq!(body["status"], "queued");
+    let published = publisher.published.lock().expect("lock");
+    assert_eq!(published.len(), 1, "exactly one publish");
+    assert_eq!(body["id"], published[0].id.to_string(), "the answered id is the published id");
+    assert_eq!(published[0].room, "rust-101");
+    assert_eq!(published[0].nickname.as_deref(), Some("たろう"));
+    assert!(published[0].text.starts_with("所有権と借用"), "text published as typed: {}", published[0].text);
+}
+
+#[tokio::test]
+async fn nothing_identifying_reaches_the_published_document() {
+    let publisher = Arc::new(FakePublisher::default());
+    intake_with(publisher.clone()).handle(event!("intake-post-json.json")).await;
+    let json = publisher.published.lock().expect("lock")[0].to_json();
+    for needle in ["203.0.113.42", "iPhone", "Mozilla", "session=abc", "JKJaXmPLvHcESHA"] {
+        assert!(!json.contains(needle), "published document leaks {needle:?}: {json}");
+    }
+}
+
+#[tokio::test]
+async fn a_plain_form_post_is_answered_with_a_redirect_to_the_form() {
+    let publisher = Arc::new(FakePublisher::default());
+    let response = intake_with(publisher.clone()).handle(event!("intake-post-form.json")).await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "Post/Redirect/Get: {}", body_text(&response));
+    assert_eq!(header(&response, "location"), Some("./?sent=1&lang=en"));
+    let published = publisher.published.lock().expect("lock");
+    assert_eq!(published.len(), 1);
+    assert_eq!((published[0].room.as_str(), published[0].text.as_str()), ("general", "What is a lifetime?"));
+    assert_eq!(published[0].nickname, None, "a blank nickname is no nickname");
+}
+
+#[tokio::test]
+async fn sns_failure_gives_503_and_nothing_is_reported_as_queued() {
+    let publisher = Arc::new(FakePublisher { failing: true, ..Default::default() });
+    let response = intake_with(publisher.clone()).handle(event!("intake-post-json.json")).await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&response, "retry-after"), Some("5"));
+    let body = body_json(&response);
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(body.get("status").is_none() && body.get("id").is_none(), "no queued answer: {body}");
+    assert!(!body.to_string().contains("fake"), "the cause stays in our logs: {body}");
+}
+
+#[tokio::test]
+async fn sns_failure_on_a_plain_form_post_keeps_the_students_text() {
+    let publisher = Arc::new(FakePublisher { failing: true, ..Default::default() });
+    let response = intake_with(publisher).handle(event!("intake-post-form.json")).await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = body_text(&response);
+    assert!(html.contains(">What is a lifetime?</textarea>"), "text kept in the form");
+    assert!(html.contains("please wait a moment and send it again"), "error explained in English");
+}
+
+#[tokio::test]
+async fn bad_requests_get_their_own_status_and_code() {
+    let cases: [(&str, Request, StatusCode, &str); 9] = [
+        ("empty text", event!("intake-post-empty-text.json"), StatusCode::BAD_REQUEST, "empty_text"),
+        ("too long", event!("intake-post-too-long.json"), StatusCode::BAD_REQUEST, "text_too_long"),
+        ("unknown room", event!("intake-post-unknown-room.json"), StatusCode::BAD_REQUEST, "unknown_room"),
+        ("malformed", event!("intake-post-malformed.json"), StatusCode::BAD_REQUEST, "malformed_body"),
+        ("over 16 KiB", event!("intake-post-too-large.json"), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        ("text/plain", event!("intake-post-text-plain.json"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        ("DELETE", event!("intake-delete-questions.json"), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        ("unknown path", event!("intake-get-unknown-path.json"), StatusCode::NOT_FOUND, "not_found"),
+        ("unknown room form", event!("intake-get-unknown-room.json"), StatusCode::NOT_FOUND, "not_found"),
+    ];
+    for (what, request, status, code) in cases {
+        let publisher = Arc::new(FakePublisher::default());
+        let response = intake_with(publisher.clone()).handle(request).await;
+        assert_eq!(response.status(), status, "{what}: {}", body_text(&response));
+        assert_eq!(header(&response, "content-type"), Some("application/json"), "{what}");
+        let body = body_json(&response);
+        assert_eq!(body["error"]["code"], code, "{what}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: message");
+        assert!(publisher.published.lock().expect("lock").is_empty(), "{what}: nothing published");
+    }
+}
+
+#[tokio::test]
+async fn wrong_method_names_the_allowed_one() {
+    let response = intake_with(Arc::default()).handle(event!("intake-delete-questions.json")).await;
+    assert_eq!(header(&response, "allow"), Some("POST"));
+}
+
+#[tokio::test]
+async fn the_form_is_served_in_the_negotiated_language() {
+    let intake = intake_with(Arc::default());
+
+    let ja = intake.handle(event!("intake-get-form.json")).await;
+    assert_eq!(ja.status(), StatusCode::OK);
+    assert_eq!(header(&ja, "content-type"), Some("text/html; charset=utf-8"));
+    let html = body_text(&ja);
+    assert!(html.contains("<html lang=\"ja\">") && html.contains("<strong>general</strong>"), "ja, default room");
+    assert!(html.contains("action=\"questions\""), "posts relative to the root");
+
+    let en = body_text(&intake.handle(event!("intake-get-room-form-en.json")).await);
+    assert!(en.contains("<html lang=\"en\">") && en.contains("<strong>rust-101</strong>"), "?lang=en wins, room bound");
+    assert!(en.contains("action=\"../questions\""), "posts relative to /r/rust-101");
+    assert!(en.contains("href=\"rust-101?lang=ja\""), "language switch stays in the room");
+}
+
+#[tokio::test]
+async fn a_named_stage_is_not_part_of_the_route() {
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/intake-get-room-form-en.json")).expect("json");
+    event["rawPath"] = "/prod/r/rust-101".into();
+    event["requestContext"]["stage"] = "prod".into();
+    let request = lambda_http::request::from_str(&event.to_string()).expect("event");
+    let response = intake_with(Arc::default()).handle(request).await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", body_text(&response));
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_submission_id_keeps_the_questions_identity() {
+    let publisher = Arc::new(FakePublisher::default());
+    let intake = intake_with(publisher.clone());
+    let id = "0b7a3f0e-3c55-4f5e-9b1e-2a6d5c4b3a21";
+    for _ in 0..2 {
+        let request = json_post(&serde_json::json!({ "text": "retry me", "submission_id": id }).to_string());
+        let response = intake.handle(request).await;
+        assert_eq!(body_json(&response)["id"], id);
+    }
+    let bad = intake.handle(json_post(r#"{"text":"x","submission_id":"1234"}"#)).await;
+    assert_eq!(body_json(&bad)["error"]["code"], "invalid_submission_id");
+}
+
+fn json_post(body: &str) -> Request {
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/intake-post-json.json")).expect("json");
+    event["body"] = body.into();
+    lambda_http::request::from_str(&event.to_string()).expect("event")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any body under any content type and headers gets a 2xx or 4xx answer, as JSON unless a browser posted a
+    /// form and asked for HTML; never a panic, never a 5xx while publishing works.
+    #[test]
+    fn any_request_gets_a_2xx_or_4xx_answer(
+        body in proptest::collection::vec(any::<u8>(), 0..2048),
+        json_body in "\\PC{0,300}",
+        content_type in prop_oneof![
+            Just("application/json"), Just("application/x-www-form-urlencoded"), Just("text/plain"),
+            Just("application/json; charset=utf-8"), Just(""), Just("multipart/form-data; boundary=x"),
+        ],
+        accept in prop_oneof![Just("application/json"), Just("*/*"), Just("text/html"), Just("")],
+        path in prop_oneof![
+            Just("/questions".to_owned()), Just("/".to_owned()), Just("/r/rust-101".to_owned()), "/[a-z/]{0,12}",
+        ],
+        method in prop_oneof![Just("POST"), Just("GET"), Just("PUT")],
+        use_json_body in any::<bool>(),
+        language in "[a-zA-Z,;=. 0-9-]{0,40}",
+    ) {
+        let body = if use_json_body { json_body.into_bytes() } else { body };
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("https://example.com{path}"))
+            .header("content-type", content_type)
+            .header("accept", accept)
+            .header("accept-language", language)
+            .body(Body::from(body))
+            .expect("request");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let response = runtime.block_on(intake_with(Arc::default()).handle(request));
+        let status = response.status();
+        prop_assert!(status.is_success() || status.is_client_error() || status.is_redirection(), "status {status}");
+        let content_type = header(&response, "content-type").unwrap_or_default();
+        if status.is_client_error() && !accept.contains("text/html") {
+            prop_assert_eq!(content_type, "application/json");
+            let body = body_json(&response);
+            prop_assert!(body["error"]["code"].is_string(), "error body {}", body);
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The port through which an accepted question leaves the intake function, and its SNS adapter.
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+
+use crate::domain::QuestionMessage;
+
+/// Publishes a question durably. `Ok` means the message system has accepted and stored it: only then may the
+/// student be told their question is queued.
+#[async_trait]
+pub trait QuestionPublisher: Send + Sync {
+    /// Returns the message system's id for the published message.
+    async fn publish(&self, question: &QuestionMessage) -> anyhow::Result<String>;
+}
+
+/// Publishes to an SNS topic. The room travels as a String message attribute too, so a deployment can filter
+/// subscriptions by room without parsing the body.
+#[derive(Debug, Clone)]
+pub struct SnsPublisher {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsPublisher {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        Self { client, topic_arn: topic_arn.into() }
+    }
+}
+
+#[async_trait]
+impl QuestionPublisher for SnsPublisher {
+    async fn publish(&self, question: &QuestionMessage) -> anyhow::Result<String> {
+        let room = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(&question.room)
+            .build()
+            .context("building the room message attribute")?;
+        let output = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(question.to_json())
+            .message_attributes("room", room)
+            .send()
+            .await
+            .context("publishing the question to SNS")?;
+        output.message_id.context("SNS accepted the question but returned no message id")
+    }
+}
