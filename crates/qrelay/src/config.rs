@@ -113,6 +113,78 @@ impl IntakeConfig {
     }
 }
 
+/// Which kind of chat the consumer posts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatKind {
+    /// Rocket.Chat's REST API at `CHAT_URL`, with a bot user's token: idempotent.
+    RocketChat { url: String },
+    /// An incoming webhook whose URL is in the secret: simplest, not idempotent.
+    Webhook,
+}
+
+/// The consumer function's configuration.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// `ROOMS`: the same list the intake function has.
+    pub rooms: Rooms,
+    /// `CHAT_KIND` (`rocketchat`, the default, or `webhook`) and, for Rocket.Chat, `CHAT_URL`.
+    pub chat: ChatKind,
+    /// `CHAT_SECRET_ID`: name or ARN of the Secrets Manager secret with the chat credentials.
+    pub chat_secret_id: String,
+    /// `TIME_ZONE`: how submission times are shown in the chat (IANA name, default `Asia/Tokyo`).
+    pub time_zone: jiff::tz::TimeZone,
+    /// `QUEUE_URL`: the queue the consumer reads (to set retry delays).
+    pub queue_url: String,
+    /// `DEAD_LETTER_QUEUE_URL`: where undeliverable messages go at once.
+    pub dead_letter_queue_url: String,
+    /// `BACKOFF_BASE_SECONDS` (default 10) and `BACKOFF_MAX_SECONDS` (default 900).
+    pub backoff: crate::consumer::Backoff,
+    /// `CHAT_TIMEOUT_MS`: per-request timeout for chat calls (default 4000).
+    pub chat_timeout: std::time::Duration,
+}
+
+impl ConsumerConfig {
+    /// The variables without which the consumer can't start (`CHAT_URL` too, for Rocket.Chat).
+    pub const REQUIRED: &'static [&'static str] = &["ROOMS", "CHAT_SECRET_ID", "QUEUE_URL", "DEAD_LETTER_QUEUE_URL"];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let chat = match src.get("CHAT_KIND").as_deref().map(str::trim) {
+            None | Some("rocketchat") => ChatKind::RocketChat { url: required(src, "CHAT_URL")? },
+            Some("webhook") => ChatKind::Webhook,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "CHAT_KIND",
+                    reason: format!("{other:?} is not one of rocketchat, webhook"),
+                });
+            }
+        };
+        let tz_name = src.get("TIME_ZONE").unwrap_or_else(|| "Asia/Tokyo".to_owned());
+        let time_zone = jiff::tz::TimeZone::get(tz_name.trim())
+            .map_err(|e| ConfigError::Invalid { name: "TIME_ZONE", reason: e.to_string() })?;
+        let default = crate::consumer::Backoff::default();
+        let base = bounded(src, "BACKOFF_BASE_SECONDS", default.base.as_secs() as usize, 43_200)?;
+        let cap = bounded(src, "BACKOFF_MAX_SECONDS", default.cap.as_secs() as usize, 43_200)?;
+        let timeout_ms = bounded(src, "CHAT_TIMEOUT_MS", 4000, 60_000)?;
+        Ok(Self {
+            rooms: rooms(src)?,
+            chat,
+            chat_secret_id: required(src, "CHAT_SECRET_ID")?,
+            time_zone,
+            queue_url: required(src, "QUEUE_URL")?,
+            dead_letter_queue_url: required(src, "DEAD_LETTER_QUEUE_URL")?,
+            backoff: crate::consumer::Backoff {
+                base: std::time::Duration::from_secs(base as u64),
+                cap: std::time::Duration::from_secs(cap as u64),
+            },
+            chat_timeout: std::time::Duration::from_millis(timeout_ms as u64),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +195,30 @@ mod tests {
         assert_eq!(err.to_string(), "environment variable TOPIC_ARN is required but not set");
         let err = IntakeConfig::from_source(&[("TOPIC_ARN", "arn:t")]).expect_err("ROOMS is missing");
         assert!(err.to_string().contains("ROOMS"), "{err}");
+    }
+
+    #[test]
+    fn the_consumer_needs_its_queues_secret_and_chat() {
+        let full = [
+            ("ROOMS", "general"),
+            ("CHAT_URL", "https://chat.example.com"),
+            ("CHAT_SECRET_ID", "qrelay/chat"),
+            ("QUEUE_URL", "https://sqs/q"),
+            ("DEAD_LETTER_QUEUE_URL", "https://sqs/dlq"),
+        ];
+        let config = ConsumerConfig::from_source(&full).expect("complete");
+        assert_eq!(config.chat, ChatKind::RocketChat { url: "https://chat.example.com".into() });
+        assert_eq!(config.time_zone.iana_name(), Some("Asia/Tokyo"), "default time zone");
+        for (missing, _) in full {
+            let partial: Vec<(&str, &str)> = full.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let src: [(&str, &str); 4] = partial.try_into().expect("four left");
+            let err = ConsumerConfig::from_source(&src).expect_err(missing);
+            assert!(err.to_string().contains(missing), "{missing}: {err}");
+        }
+        let webhook = [("CHAT_KIND", "webhook"), ("ROOMS", "a"), ("CHAT_SECRET_ID", "s"), ("QUEUE_URL", "q"), ("DEAD_LETTER_QUEUE_URL", "d")];
+        assert_eq!(ConsumerConfig::from_source(&webhook).expect("webhook needs no CHAT_URL").chat, ChatKind::Webhook);
+        let bad_tz = [("TIME_ZONE", "Mars/Olympus"), ("CHAT_KIND", "webhook"), ("ROOMS", "a"), ("CHAT_SECRET_ID", "s"), ("QUEUE_URL", "q"), ("DEAD_LETTER_QUEUE_URL", "d")];
+        assert!(ConsumerConfig::from_source(&bad_tz).expect_err("bad tz").to_string().contains("TIME_ZONE"));
     }
 
     #[test]

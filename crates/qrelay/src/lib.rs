@@ -5,6 +5,8 @@
 //! `crates/consumer` and `crates/redrive` only read configuration, build clients and call into here.
 
 pub mod aws;
+pub mod chat;
+pub mod consumer;
 pub mod config;
 pub mod domain;
 pub mod intake;

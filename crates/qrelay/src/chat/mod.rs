@@ -1,0 +1,92 @@
+//! The port to the team chat, and its adapters: Rocket.Chat's REST API (idempotent) and incoming webhooks
+//! (Rocket.Chat, Slack, Mattermost; not idempotent).
+
+mod render;
+pub mod rocketchat;
+pub mod secret;
+pub mod webhook;
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+pub use render::{ChatMessage, MAX_MESSAGE_UTF16, MessageTooLong, push_neutralised};
+
+use crate::domain::QuestionId;
+
+/// Posts questions to the chat.
+#[async_trait]
+pub trait ChatPoster: Send + Sync {
+    /// Posts `message` for question `id` to `channel`. An idempotent poster returns
+    /// [`Delivery::AlreadyPosted`] when the question is already in the chat, and never posts it twice.
+    async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError>;
+}
+
+/// A successful delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Posted now.
+    Posted,
+    /// Found already in the chat (an earlier delivery of the same question succeeded); nothing was posted.
+    AlreadyPosted,
+}
+
+/// Why a question could not be posted, classified by what the consumer should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// The chat is down, slow or failing (connection refused, timeout, 5xx): retry later with backoff.
+    #[error("the chat is unavailable: {0}")]
+    Unavailable(String),
+    /// The chat asked us to slow down: retry no earlier than `reset` (when it said).
+    #[error("the chat is rate limiting us")]
+    RateLimited { reset: Option<SystemTime> },
+    /// The credentials were refused, even after re-reading the secret: retry later (the instructor can fix it).
+    #[error("the chat refused our credentials (HTTP 401); check the chat secret")]
+    Unauthorized,
+    /// The chat refused the post for a reason the instructor can fix (unknown channel, bot not a member): retry
+    /// later, so the question waits for the fix rather than being lost.
+    #[error("the chat refused the post: {0}")]
+    Misconfigured(String),
+    /// The chat will never accept this message as it is: send it to the dead-letter queue now.
+    #[error("the chat rejected the message for good: {0}")]
+    Rejected(String),
+}
+
+impl ChatError {
+    /// How long to wait before trying again, if the chat said.
+    pub fn retry_at(&self) -> Option<SystemTime> {
+        match self {
+            Self::RateLimited { reset } => *reset,
+            _ => None,
+        }
+    }
+
+    /// Whether the rest of a batch should not even be attempted: the chat as a whole is unreachable or refusing
+    /// us, so trying every other message would only spend the Lambda's time and the chat's patience.
+    pub fn affects_whole_chat(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::RateLimited { .. } | Self::Unauthorized)
+    }
+}
+
+/// Per-request timeout for chat calls: short enough that a batch of ten stays well inside the consumer's
+/// timeout even when every call times out (the batch stops at the first such failure anyway).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Builds the HTTP client used for the chat, once per execution environment.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(2))
+        .user_agent(concat!("qrelay/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a reqwest client with rustls builds")
+}
+
+/// Reads Rocket.Chat's `X-RateLimit-Reset` (epoch milliseconds) or a `Retry-After` in seconds (Slack).
+pub(crate) fn rate_limit_reset(headers: &reqwest::header::HeaderMap) -> Option<SystemTime> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(ms) = header("x-ratelimit-reset") {
+        return Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+    }
+    header("retry-after").map(|secs| SystemTime::now() + Duration::from_secs(secs))
+}

@@ -1,0 +1,216 @@
+//! Rocket.Chat's REST API as a [`ChatPoster`] that never posts a question twice.
+//!
+//! Each question is sent with `chat.sendMessage` and a message `_id` derived from the question id
+//! (`qrelay-<uuid>`), which Rocket.Chat stores as the message's primary key: a second delivery of the same
+//! question can't create a second message. Because Rocket.Chat answers a duplicate `_id` with an odd HTTP 400
+//! rather than a clear "already exists", every ambiguous outcome (timeout, 5xx, unexplained 400) is settled by
+//! asking `chat.getMessage` whether the message is there.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use reqwest::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::secret::{ChatSecret, SecretSource};
+use super::{ChatError, ChatMessage, ChatPoster, Delivery, rate_limit_reset};
+use crate::domain::QuestionId;
+
+/// Posts through Rocket.Chat's REST API as a bot user with a personal access token.
+pub struct RocketChat {
+    http: reqwest::Client,
+    base_url: String,
+    secrets: Arc<dyn SecretSource>,
+    credentials: tokio::sync::Mutex<Option<Credentials>>,
+    /// Channel name → room id, resolved once per execution environment.
+    room_ids: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for RocketChat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocketChat").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct Credentials {
+    user_id: String,
+    token: String,
+}
+
+/// The body of a Rocket.Chat error answer; only `errorType` is reliable across versions.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "errorType")]
+    error_type: Option<String>,
+    error: Option<serde_json::Value>,
+}
+
+/// The message id qrelay gives a question in Rocket.Chat.
+pub fn message_id(id: QuestionId) -> String {
+    format!("qrelay-{id}")
+}
+
+impl RocketChat {
+    /// `base_url` is the server's address, e.g. `https://chat.example.com`. The secret is read on first use.
+    pub fn new(http: reqwest::Client, base_url: &str, secrets: Arc<dyn SecretSource>) -> Self {
+        Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            secrets,
+            credentials: tokio::sync::Mutex::new(None),
+            room_ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The current credentials, reading the secret on first use, or again when `refresh` is set (after a 401:
+    /// the token may have been rotated). Returns whether they changed.
+    async fn credentials(&self, refresh: bool) -> Result<(Credentials, bool), ChatError> {
+        let mut current = self.credentials.lock().await;
+        if let (Some(c), false) = (current.as_ref(), refresh) {
+            return Ok((c.clone(), false));
+        }
+        let secret = self.secrets.fetch().await.map_err(|e| ChatError::Unavailable(format!("{e:#}")))?;
+        let ChatSecret::RocketChat { user_id, token } = secret else {
+            return Err(ChatError::Misconfigured("the chat secret holds a webhook URL, not a user_id and token".into()));
+        };
+        let fresh = Credentials { user_id, token };
+        let changed = current.as_ref() != Some(&fresh);
+        *current = Some(fresh.clone());
+        Ok((fresh, changed))
+    }
+
+    fn get(&self, creds: &Credentials, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base_url))
+            .header("X-User-Id", &creds.user_id)
+            .header("X-Auth-Token", &creds.token)
+    }
+
+    async fn room_id(&self, creds: &Credentials, channel: &str) -> Result<String, ChatError> {
+        if let Some(rid) = self.room_ids.lock().expect("room cache lock").get(channel) {
+            return Ok(rid.clone());
+        }
+        #[derive(Deserialize)]
+        struct RoomInfo {
+            room: Room,
+        }
+        #[derive(Deserialize)]
+        struct Room {
+            #[serde(rename = "_id")]
+            id: String,
+        }
+        let response = self
+            .get(creds, "/api/v1/rooms.info")
+            .query(&[("roomName", channel)])
+            .send()
+            .await
+            .map_err(|e| unavailable("rooms.info", &e))?;
+        match response.status() {
+            StatusCode::OK => {
+                let info: RoomInfo = response.json().await.map_err(|e| unavailable("rooms.info", &e))?;
+                self.room_ids.lock().expect("room cache lock").insert(channel.to_owned(), info.room.id.clone());
+                Ok(info.room.id)
+            }
+            status => Err(match classify(status, &response) {
+                Some(e) => e,
+                None => ChatError::Misconfigured(format!("channel {channel:?} was not found (HTTP {status})")),
+            }),
+        }
+    }
+
+    async fn post_once(&self, creds: &Credentials, msg_id: &str, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
+        let rid = self.room_id(creds, channel).await?;
+        let body = json!({ "message": { "_id": msg_id, "rid": rid, "msg": message.as_ref() }, "previewUrls": [] });
+        let sent = self
+            .http
+            .post(format!("{}/api/v1/chat.sendMessage", self.base_url))
+            .header("X-User-Id", &creds.user_id)
+            .header("X-Auth-Token", &creds.token)
+            .json(&body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            // The message may or may not have been stored before the connection failed or timed out.
+            Err(e) => return self.settle(creds, msg_id, unavailable("chat.sendMessage", &e)).await,
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Delivery::Posted);
+        }
+        if let Some(e) = classify(status, &response) {
+            return match e {
+                ChatError::Unavailable(_) => self.settle(creds, msg_id, e).await,
+                e => Err(e),
+            };
+        }
+        let error: ErrorBody = response.json().await.unwrap_or_default();
+        match error.error_type.as_deref() {
+            Some("error-invalid-room") => {
+                // The room was deleted or recreated: forget its id so the next attempt resolves it again.
+                self.room_ids.lock().expect("room cache lock").remove(channel);
+                Err(ChatError::Misconfigured(format!("room {channel:?} no longer exists")))
+            }
+            Some("error-not-allowed") => Err(ChatError::Misconfigured(format!("the bot may not post in {channel:?}"))),
+            Some(kind @ ("error-message-size-exceeded" | "error-action-not-allowed")) => {
+                Err(ChatError::Rejected(kind.to_owned()))
+            }
+            // Rocket.Chat's answer to a duplicate `_id` is a 400 with a JavaScript or Mongo error text.
+            _ => {
+                let detail = error.error.map(|e| e.to_string()).unwrap_or_default();
+                self.settle(creds, msg_id, ChatError::Unavailable(format!("unexplained HTTP 400 {detail}"))).await
+            }
+        }
+    }
+
+    /// After an ambiguous outcome: if the message is in the chat, it was delivered; otherwise `failure` stands.
+    async fn settle(&self, creds: &Credentials, msg_id: &str, failure: ChatError) -> Result<Delivery, ChatError> {
+        let response = self.get(creds, "/api/v1/chat.getMessage").query(&[("msgId", msg_id)]).send().await;
+        match response {
+            Ok(response) if response.status() == StatusCode::OK => Ok(Delivery::AlreadyPosted),
+            _ => Err(failure),
+        }
+    }
+}
+
+#[async_trait]
+impl ChatPoster for RocketChat {
+    async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
+        let msg_id = message_id(id);
+        let (creds, _) = self.credentials(false).await?;
+        match self.post_once(&creds, &msg_id, channel, message).await {
+            // The token may have been rotated since this execution environment read it: read it once more.
+            Err(ChatError::Unauthorized) => match self.credentials(true).await? {
+                (fresh, true) => self.post_once(&fresh, &msg_id, channel, message).await,
+                (_, false) => Err(ChatError::Unauthorized),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Classifies the statuses every endpoint shares; `None` for a 4xx the caller must interpret.
+fn classify(status: StatusCode, response: &Response) -> Option<ChatError> {
+    match status {
+        StatusCode::UNAUTHORIZED => Some(ChatError::Unauthorized),
+        StatusCode::TOO_MANY_REQUESTS => Some(ChatError::RateLimited { reset: rate_limit_reset(response.headers()) }),
+        s if s.is_server_error() => Some(ChatError::Unavailable(format!("HTTP {s}"))),
+        s if s.is_client_error() => None,
+        s => Some(ChatError::Unavailable(format!("unexpected HTTP {s}"))),
+    }
+}
+
+fn unavailable(call: &str, e: &reqwest::Error) -> ChatError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    // reqwest's errors carry the URL; Rocket.Chat URLs hold no secrets, but keep the message short and stable.
+    ChatError::Unavailable(format!("{call} {kind}"))
+}

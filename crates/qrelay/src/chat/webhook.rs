@@ -1,0 +1,83 @@
+//! Incoming webhooks as a [`ChatPoster`], for teams that can't create a bot user. Rocket.Chat, Slack and
+//! Mattermost accept the same `{"text": ...}` body.
+//!
+//! **Webhooks can't deduplicate:** there is no message id to send and nothing to look up, so if the chat stores a
+//! message but the answer is lost (a timeout), the retry posts it again. Use the Rocket.Chat REST adapter when
+//! exactly-once matters.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::secret::{ChatSecret, SecretSource};
+use super::{ChatError, ChatMessage, ChatPoster, Delivery, rate_limit_reset};
+use crate::domain::QuestionId;
+
+/// Posts to one incoming webhook, whose URL (it embeds a token) is read from the chat secret on first use.
+pub struct Webhook {
+    http: reqwest::Client,
+    secrets: Arc<dyn SecretSource>,
+    url: tokio::sync::OnceCell<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook").field("url", &"<redacted>").finish_non_exhaustive()
+    }
+}
+
+impl Webhook {
+    pub fn new(http: reqwest::Client, secrets: Arc<dyn SecretSource>) -> Self {
+        Self { http, secrets, url: tokio::sync::OnceCell::new() }
+    }
+
+    async fn url(&self) -> Result<&str, ChatError> {
+        let url = self
+            .url
+            .get_or_try_init(|| async {
+                match self.secrets.fetch().await {
+                    Ok(ChatSecret::Webhook { webhook_url }) => Ok(webhook_url),
+                    Ok(ChatSecret::RocketChat { .. }) => Err(ChatError::Misconfigured(
+                        "the chat secret holds a user_id and token, not a webhook_url".into(),
+                    )),
+                    Err(e) => Err(ChatError::Unavailable(format!("{e:#}"))),
+                }
+            })
+            .await?;
+        Ok(url)
+    }
+}
+
+/// Slack reads `<!channel>` and `<@U123>` as mentions: its text must have `&`, `<` and `>` escaped.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+#[async_trait]
+impl ChatPoster for Webhook {
+    async fn post(&self, _id: QuestionId, _channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
+        let url = self.url().await?;
+        let text = if url.contains("hooks.slack.com") { slack_escape(message.as_ref()) } else { message.as_ref().to_owned() };
+        let response = self.http.post(url).json(&json!({ "text": text })).send().await.map_err(|e| {
+            ChatError::Unavailable(if e.is_timeout() { "webhook timed out".into() } else { "webhook failed".into() })
+        })?;
+        match response.status() {
+            s if s.is_success() => Ok(Delivery::Posted),
+            StatusCode::TOO_MANY_REQUESTS => Err(ChatError::RateLimited { reset: rate_limit_reset(response.headers()) }),
+            s if s.is_server_error() => Err(ChatError::Unavailable(format!("webhook answered HTTP {s}"))),
+            s => Err(ChatError::Misconfigured(format!("webhook answered HTTP {s}; check the webhook URL"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_control_sequences_are_escaped() {
+        assert_eq!(slack_escape("<!channel> & <@U1>"), "&lt;!channel&gt; &amp; &lt;@U1&gt;");
+    }
+}

@@ -1,0 +1,232 @@
+//! The consumer function: takes batches of questions from the SQS queue and posts each to its room's chat
+//! channel exactly once, riding out chat outages with a backoff that spans hours.
+//!
+//! **Invariant:** a record is left out of `batchItemFailures` (and so deleted by Lambda) only when its question
+//! is in the chat, or when a copy of it is safely in the dead-letter queue.
+//! **Invariant:** the consumer never posts a question without its idempotency key (the question id).
+
+pub mod backoff;
+mod metrics;
+pub mod queue;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use tracing::{Instrument, info, info_span, warn};
+
+pub use backoff::Backoff;
+pub use metrics::BatchMetrics;
+pub use queue::{QueueControl, SqsQueueControl};
+
+use crate::chat::{ChatError, ChatMessage, ChatPoster, Delivery};
+use crate::domain::{InvalidMessage, Question, QuestionMessage, Rooms};
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Posted to the chat now.
+    Posted,
+    /// Already in the chat from an earlier delivery; not posted again.
+    AlreadyPosted,
+    /// Not delivered; hidden for `delay` and reported as failed so SQS delivers it again.
+    RetryLater { delay: Duration, reason: String },
+    /// Can never be delivered; copied to the dead-letter queue and deleted from the main queue.
+    DeadLettered { reason: String },
+}
+
+/// The consumer's handler with what it needs, built once per execution environment.
+pub struct Consumer {
+    rooms: Rooms,
+    time_zone: TimeZone,
+    backoff: Backoff,
+    chat: Arc<dyn ChatPoster>,
+    queue: Arc<dyn QueueControl>,
+    /// When the chat last told us to wait until; kept across warm invocations so a new batch doesn't knock.
+    rate_limited_until: Mutex<Option<SystemTime>>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").field("rooms", &self.rooms).field("backoff", &self.backoff).finish_non_exhaustive()
+    }
+}
+
+/// Why the rest of a batch is not attempted.
+struct ChatBlocked {
+    reason: String,
+    until: Option<SystemTime>,
+}
+
+impl Consumer {
+    pub fn new(
+        rooms: Rooms,
+        time_zone: TimeZone,
+        backoff: Backoff,
+        chat: Arc<dyn ChatPoster>,
+        queue: Arc<dyn QueueControl>,
+    ) -> Self {
+        Self { rooms, time_zone, backoff, chat, queue, rate_limited_until: Mutex::new(None) }
+    }
+
+    /// Handles one batch and reports the records that must be delivered again. Records are handled in order, one
+    /// at a time, so questions from one room reach the chat in the order the queue gave them.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut metrics = BatchMetrics::default();
+        let mut blocked = self.still_rate_limited();
+        for record in &event.records {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            let span = info_span!("record", message_id = %message_id, question_id = tracing::field::Empty, room = tracing::field::Empty, chat_latency_ms = tracing::field::Empty);
+            let outcome = self.handle_record(record, &mut blocked, &mut metrics).instrument(span).await;
+            match outcome {
+                Outcome::Posted => metrics.posted += 1,
+                Outcome::AlreadyPosted => metrics.already_posted += 1,
+                Outcome::DeadLettered { .. } => metrics.dead_lettered += 1,
+                Outcome::RetryLater { .. } => {
+                    metrics.retried += 1;
+                    response.add_failure(message_id);
+                }
+            }
+        }
+        metrics.emit();
+        response
+    }
+
+    fn still_rate_limited(&self) -> Option<ChatBlocked> {
+        let until = (*self.rate_limited_until.lock().expect("rate limit lock"))?;
+        (until > SystemTime::now()).then(|| ChatBlocked { reason: "the chat is rate limiting us".into(), until: Some(until) })
+    }
+
+    async fn handle_record(&self, record: &SqsMessage, blocked: &mut Option<ChatBlocked>, metrics: &mut BatchMetrics) -> Outcome {
+        let attempt = receive_count(record);
+        let span = tracing::Span::current();
+        let outcome = match self.deliver(record, attempt, blocked, metrics, &span).await {
+            Ok(delivery) => delivery,
+            Err(Undeliverable(reason)) => {
+                let body = record.body.as_deref().unwrap_or_default();
+                match self.queue.dead_letter(body, &record.message_attributes, &reason).await {
+                    Ok(()) => Outcome::DeadLettered { reason },
+                    Err(e) => {
+                        warn!(error = format!("{e:#}"), "could not dead-letter an undeliverable message; it will be retried");
+                        Outcome::RetryLater { delay: self.backoff.delay(attempt), reason }
+                    }
+                }
+            }
+        };
+        if let Outcome::RetryLater { delay, .. } = &outcome {
+            let receipt_handle = record.receipt_handle.as_deref().unwrap_or_default();
+            if let Err(e) = self.queue.retry_after(receipt_handle, *delay).await {
+                // The message still comes back, after the queue's own visibility timeout.
+                warn!(error = format!("{e:#}"), "could not set the retry delay");
+            }
+        }
+        match &outcome {
+            Outcome::Posted | Outcome::AlreadyPosted => info!(outcome = outcome.name(), attempt, "delivered"),
+            Outcome::RetryLater { delay, reason } => {
+                info!(outcome = outcome.name(), attempt, retry_in_s = delay.as_secs(), reason = %reason, "will retry")
+            }
+            Outcome::DeadLettered { reason } => warn!(outcome = outcome.name(), attempt, reason = %reason, "dead-lettered"),
+        }
+        outcome
+    }
+
+    async fn deliver(
+        &self,
+        record: &SqsMessage,
+        attempt: u32,
+        blocked: &mut Option<ChatBlocked>,
+        metrics: &mut BatchMetrics,
+        span: &tracing::Span,
+    ) -> Result<Outcome, Undeliverable> {
+        let question = parse_record(record).map_err(|e| Undeliverable(e.to_string()))?;
+        span.record("question_id", tracing::field::display(question.id));
+        span.record("room", tracing::field::display(&question.room));
+        let room = self
+            .rooms
+            .get(question.room.as_ref())
+            .ok_or_else(|| Undeliverable(format!("room {:?} is not configured for the consumer", question.room.as_ref())))?;
+        let message = ChatMessage::render(&question, &self.time_zone).map_err(|e| Undeliverable(e.to_string()))?;
+        if let Some(blocked) = blocked {
+            return Ok(self.retry(attempt, blocked.until, blocked.reason.clone()));
+        }
+        let started = Instant::now();
+        let result = self.chat.post(question.id, room.channel(), &message).await;
+        let latency = started.elapsed();
+        metrics.record_latency(latency);
+        span.record("chat_latency_ms", latency.as_millis() as u64);
+        match result {
+            Ok(Delivery::Posted) => Ok(Outcome::Posted),
+            Ok(Delivery::AlreadyPosted) => Ok(Outcome::AlreadyPosted),
+            Err(ChatError::Rejected(reason)) => Err(Undeliverable(format!("the chat rejected it: {reason}"))),
+            Err(e) => {
+                let until = e.retry_at();
+                if let Some(until) = until {
+                    *self.rate_limited_until.lock().expect("rate limit lock") = Some(until);
+                }
+                if e.affects_whole_chat() {
+                    *blocked = Some(ChatBlocked { reason: e.to_string(), until });
+                }
+                Ok(self.retry(attempt, until, e.to_string()))
+            }
+        }
+    }
+
+    /// The retry outcome: after the chat's reset time when it gave one, otherwise on the backoff schedule.
+    fn retry(&self, attempt: u32, until: Option<SystemTime>, reason: String) -> Outcome {
+        let backoff = self.backoff.jittered(attempt, fastrand::f64());
+        let delay = match until {
+            // A little jitter after the reset keeps a burst of retries from all knocking at the same millisecond.
+            Some(until) => until.duration_since(SystemTime::now()).unwrap_or_default()
+                + Duration::from_secs(1)
+                + Duration::from_millis(fastrand::u64(0..2000)),
+            None => backoff,
+        };
+        // Visibility timeouts are whole seconds; round up so that a reset time is never undershot.
+        let delay = Duration::from_secs(delay.as_secs() + u64::from(delay.subsec_nanos() > 0));
+        Outcome::RetryLater { delay, reason }
+    }
+}
+
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Posted => "posted",
+            Self::AlreadyPosted => "already_posted",
+            Self::RetryLater { .. } => "retry_later",
+            Self::DeadLettered { .. } => "dead_lettered",
+        }
+    }
+}
+
+/// A record that can never become a chat message.
+struct Undeliverable(String);
+
+/// How many times SQS has delivered this record (1 on its first delivery).
+pub fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
+}
+
+/// The standard SNS envelope around a message delivered to SQS without raw message delivery.
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+/// Reads the question from a record body: an SNS envelope, or the question document itself (raw delivery).
+pub fn parse_record(record: &SqsMessage) -> Result<Question, InvalidMessage> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let document = match serde_json::from_str::<SnsEnvelope>(body) {
+        Ok(envelope) if envelope.kind == "Notification" => QuestionMessage::from_json(&envelope.message)?,
+        _ => QuestionMessage::from_json(body)?,
+    };
+    Question::try_from(document)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+//! The consumer's port to its own queues: push a failed message's next attempt into the future, or move a
+//! message that can never be delivered straight to the dead-letter queue.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use aws_lambda_events::sqs::SqsMessageAttribute;
+use aws_sdk_sqs::primitives::Blob;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+/// Name of the message attribute that says why the consumer dead-lettered a message itself.
+pub const DEAD_LETTER_REASON: &str = "qrelay-dead-letter-reason";
+
+/// Control over the queue the consumer reads and its dead-letter queue.
+#[async_trait]
+pub trait QueueControl: Send + Sync {
+    /// Hides the message for `delay` before it may be received again.
+    async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> anyhow::Result<()>;
+    /// Sends a copy of the message (body and attributes, plus the reason) to the dead-letter queue. The caller
+    /// then lets the original be deleted, so the message exists in exactly one place.
+    async fn dead_letter(
+        &self,
+        body: &str,
+        attributes: &HashMap<String, SqsMessageAttribute>,
+        reason: &str,
+    ) -> anyhow::Result<()>;
+}
+
+/// [`QueueControl`] over SQS.
+#[derive(Debug, Clone)]
+pub struct SqsQueueControl {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    dead_letter_queue_url: String,
+}
+
+impl SqsQueueControl {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>, dead_letter_queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into(), dead_letter_queue_url: dead_letter_queue_url.into() }
+    }
+}
+
+/// SQS allows at most this many message attributes.
+const MAX_ATTRIBUTES: usize = 10;
+
+#[async_trait]
+impl QueueControl for SqsQueueControl {
+    async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> anyhow::Result<()> {
+        let seconds = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .context("changing the message's visibility timeout")?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        body: &str,
+        attributes: &HashMap<String, SqsMessageAttribute>,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let mut request = self.client.send_message().queue_url(&self.dead_letter_queue_url).message_body(body);
+        for (name, attribute) in attributes {
+            if let Some(value) = to_sdk_attribute(attribute) {
+                request = request.message_attributes(name, value);
+            }
+        }
+        if attributes.len() < MAX_ATTRIBUTES {
+            let reason: String = reason.chars().take(256).collect();
+            let value = MessageAttributeValue::builder().data_type("String").string_value(reason).build()?;
+            request = request.message_attributes(DEAD_LETTER_REASON, value);
+        }
+        request.send().await.context("sending the message to the dead-letter queue")?;
+        Ok(())
+    }
+}
+
+/// Converts an attribute as Lambda delivers it into one the SDK can send.
+pub fn to_sdk_attribute(attribute: &SqsMessageAttribute) -> Option<MessageAttributeValue> {
+    let data_type = attribute.data_type.as_deref()?;
+    let mut value = MessageAttributeValue::builder().data_type(data_type);
+    if let Some(s) = &attribute.string_value {
+        value = value.string_value(s);
+    }
+    if let Some(b) = &attribute.binary_value {
+        value = value.binary_value(Blob::new(b.to_vec()));
+    }
+    value.build().ok()
+}

@@ -1,0 +1,224 @@
+//! The consumer's batch logic with a fake chat and a fake queue: outcomes, backoff, dead-lettering and the
+//! circuit that stops a batch from knocking on a chat that is down.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::SqsMessageAttribute;
+
+use super::*;
+use crate::domain::{QuestionId, QuestionText, RoomName};
+
+/// A chat that answers from a script, one answer per call (the last answer repeats), and records each call.
+#[derive(Default)]
+struct ScriptedChat {
+    answers: Mutex<Vec<Result<Delivery, ChatError>>>,
+    calls: Mutex<Vec<(QuestionId, String, String)>>,
+}
+
+impl ScriptedChat {
+    fn answering(answers: Vec<Result<Delivery, ChatError>>) -> Arc<Self> {
+        Arc::new(Self { answers: Mutex::new(answers), ..Default::default() })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.lock().expect("lock").len()
+    }
+}
+
+fn clone_answer(answer: &Result<Delivery, ChatError>) -> Result<Delivery, ChatError> {
+    match answer {
+        Ok(d) => Ok(*d),
+        Err(ChatError::Unavailable(s)) => Err(ChatError::Unavailable(s.clone())),
+        Err(ChatError::RateLimited { reset }) => Err(ChatError::RateLimited { reset: *reset }),
+        Err(ChatError::Unauthorized) => Err(ChatError::Unauthorized),
+        Err(ChatError::Misconfigured(s)) => Err(ChatError::Misconfigured(s.clone())),
+        Err(ChatError::Rejected(s)) => Err(ChatError::Rejected(s.clone())),
+    }
+}
+
+#[async_trait]
+impl ChatPoster for ScriptedChat {
+    async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
+        self.calls.lock().expect("lock").push((id, channel.to_owned(), message.as_ref().to_owned()));
+        let mut answers = self.answers.lock().expect("lock");
+        if answers.len() > 1 { answers.remove(0) } else { clone_answer(answers.first().expect("an answer")) }
+    }
+}
+
+/// Records what the consumer asks of the queue; dead-lettering fails when `dead_letter_fails`.
+#[derive(Default)]
+struct FakeQueue {
+    delays: Mutex<Vec<(String, Duration)>>,
+    dead_letters: Mutex<Vec<(String, String)>>,
+    dead_letter_fails: bool,
+}
+
+#[async_trait]
+impl QueueControl for FakeQueue {
+    async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> anyhow::Result<()> {
+        self.delays.lock().expect("lock").push((receipt_handle.to_owned(), delay));
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, _: &HashMap<String, SqsMessageAttribute>, reason: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.dead_letter_fails, "the DLQ is unreachable (fake)");
+        self.dead_letters.lock().expect("lock").push((body.to_owned(), reason.to_owned()));
+        Ok(())
+    }
+}
+
+fn consumer(chat: Arc<ScriptedChat>, queue: Arc<FakeQueue>) -> Consumer {
+    let rooms = Rooms::parse("general,rust-101=rust-course").expect("rooms");
+    Consumer::new(rooms, TimeZone::get("Asia/Tokyo").expect("tz"), Backoff::default(), chat, queue)
+}
+
+fn question_json(room: &str, text: &str) -> String {
+    let question = Question {
+        id: QuestionId::new_random(),
+        room: RoomName::parse(room).expect("room"),
+        text: QuestionText::parse(text, 1000).expect("text"),
+        nickname: None,
+        submitted_at: "2026-11-22T09:30:00Z".parse().expect("time"),
+    };
+    QuestionMessage::from(&question).to_json()
+}
+
+fn record(n: usize, body: String, receive_count: u32) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(format!("m{n}"));
+    record.receipt_handle = Some(format!("rh{n}"));
+    record.body = Some(body);
+    record.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    record
+}
+
+fn sns_envelope(message: &str) -> String {
+    serde_json::json!({ "Type": "Notification", "MessageId": "x", "TopicArn": "arn:t", "Message": message }).to_string()
+}
+
+fn batch(records: Vec<SqsMessage>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+    response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+}
+
+#[tokio::test]
+async fn envelopes_and_raw_bodies_are_both_posted_to_the_rooms_channel() {
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+    let queue = Arc::new(FakeQueue::default());
+    let event = batch(vec![
+        record(1, sns_envelope(&question_json("rust-101", "enveloped")), 1),
+        record(2, question_json("general", "raw"), 1),
+    ]);
+
+    let response = consumer(chat.clone(), queue.clone()).handle(event).await;
+
+    assert!(failed_ids(&response).is_empty(), "nothing failed: {response:?}");
+    let calls = chat.calls.lock().expect("lock");
+    let channels: Vec<&str> = calls.iter().map(|(_, c, _)| c.as_str()).collect();
+    assert_eq!(channels, ["rust-course", "general"], "room → channel mapping, in batch order");
+    assert!(calls[0].2.ends_with("\nenveloped") && calls[1].2.ends_with("\nraw"), "rendered text");
+}
+
+#[tokio::test]
+async fn an_already_posted_question_is_not_a_failure() {
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::AlreadyPosted)]);
+    let response = consumer(chat, Arc::default()).handle(batch(vec![record(1, question_json("general", "q"), 2)])).await;
+    assert!(failed_ids(&response).is_empty());
+}
+
+#[tokio::test]
+async fn a_down_chat_fails_the_whole_batch_after_one_attempt_with_backoff_by_receive_count() {
+    let chat = ScriptedChat::answering(vec![Err(ChatError::Unavailable("connection refused".into()))]);
+    let queue = Arc::new(FakeQueue::default());
+    let event = batch(vec![
+        record(1, question_json("general", "a"), 1),
+        record(2, question_json("general", "b"), 5),
+        record(3, question_json("general", "c"), 30),
+    ]);
+
+    let response = consumer(chat.clone(), queue.clone()).handle(event).await;
+
+    assert_eq!(failed_ids(&response), ["m1", "m2", "m3"], "every record comes back");
+    assert_eq!(chat.calls(), 1, "the chat is not knocked on again in the same batch");
+    let delays = queue.delays.lock().expect("lock");
+    let expected = [("rh1", 5..=10), ("rh2", 80..=160), ("rh3", 450..=900)];
+    for ((handle, delay), (expected_handle, range)) in delays.iter().zip(expected) {
+        assert_eq!(handle, expected_handle);
+        assert!(range.contains(&delay.as_secs()), "{handle}: {delay:?} not within {range:?} s");
+    }
+}
+
+#[tokio::test]
+async fn a_channel_problem_only_fails_that_record() {
+    let chat = ScriptedChat::answering(vec![Err(ChatError::Misconfigured("no such room".into())), Ok(Delivery::Posted)]);
+    let queue = Arc::new(FakeQueue::default());
+    let event = batch(vec![record(1, question_json("rust-101", "a"), 1), record(2, question_json("general", "b"), 1)]);
+
+    let response = consumer(chat.clone(), queue).handle(event).await;
+
+    assert_eq!(failed_ids(&response), ["m1"]);
+    assert_eq!(chat.calls(), 2, "other rooms are still served");
+}
+
+#[tokio::test]
+async fn undeliverable_records_go_straight_to_the_dead_letter_queue() {
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+    let queue = Arc::new(FakeQueue::default());
+    let event = batch(vec![
+        record(1, "not json at all".into(), 1),
+        record(2, sns_envelope("{\"v\":9}"), 1),
+        record(3, question_json("python", "unknown room"), 1),
+        record(4, question_json("general", "fine"), 1),
+    ]);
+
+    let response = consumer(chat.clone(), queue.clone()).handle(event).await;
+
+    assert!(failed_ids(&response).is_empty(), "dead-lettered records are deleted from the main queue");
+    let dead = queue.dead_letters.lock().expect("lock");
+    assert_eq!(dead.len(), 3, "three copies in the DLQ");
+    assert_eq!(dead[0].0, "not json at all", "body intact");
+    assert!(dead[2].1.contains("python"), "reason names the room: {}", dead[2].1);
+    assert_eq!(chat.calls(), 1, "only the real question reached the chat");
+}
+
+#[tokio::test]
+async fn a_message_the_chat_rejects_for_good_is_dead_lettered() {
+    let chat = ScriptedChat::answering(vec![Err(ChatError::Rejected("error-action-not-allowed".into()))]);
+    let queue = Arc::new(FakeQueue::default());
+    let response = consumer(chat, queue.clone()).handle(batch(vec![record(1, question_json("general", "x"), 1)])).await;
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(queue.dead_letters.lock().expect("lock").len(), 1);
+}
+
+#[tokio::test]
+async fn if_dead_lettering_fails_the_record_is_retried_not_dropped() {
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+    let queue = Arc::new(FakeQueue { dead_letter_fails: true, ..Default::default() });
+    let response = consumer(chat, queue.clone()).handle(batch(vec![record(1, "garbage".into(), 1)])).await;
+    assert_eq!(failed_ids(&response), ["m1"], "kept in the main queue");
+    assert_eq!(queue.delays.lock().expect("lock").len(), 1, "with a backoff");
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_honoured_across_batches() {
+    let reset = SystemTime::now() + Duration::from_secs(42);
+    let chat = ScriptedChat::answering(vec![Err(ChatError::RateLimited { reset: Some(reset) })]);
+    let queue = Arc::new(FakeQueue::default());
+    let consumer = consumer(chat.clone(), queue.clone());
+
+    let first = consumer.handle(batch(vec![record(1, question_json("general", "a"), 1)])).await;
+    let second = consumer.handle(batch(vec![record(2, question_json("general", "b"), 1)])).await;
+
+    assert_eq!((failed_ids(&first), failed_ids(&second)), (vec!["m1"], vec!["m2"]));
+    assert_eq!(chat.calls(), 1, "no call before the reset time");
+    for (handle, delay) in queue.delays.lock().expect("lock").iter() {
+        assert!((42..=46).contains(&delay.as_secs()), "{handle}: waits until the reset, got {delay:?}");
+    }
+}
