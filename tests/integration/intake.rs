@@ -17,11 +17,35 @@ async fn a_question_arrives_in_the_subscribed_queue_exactly_as_published() {
     let sdk = moto.sdk_config().await;
     let sns = aws_sdk_sns::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic_arn = sns.create_topic().name("questions").send().await.expect("topic").topic_arn.expect("arn");
-    let queue_url = sqs.create_queue().queue_name("questions").send().await.expect("queue").queue_url.expect("url");
-    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:questions");
-    sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.expect("subscribe");
-    let config = IntakeConfig { topic_arn: topic_arn.clone(), rooms: Rooms::parse("general,rust-101").expect("rooms"), limits: Limits::default() };
+    let topic_arn = sns
+        .create_topic()
+        .name("questions")
+        .send()
+        .await
+        .expect("topic")
+        .topic_arn
+        .expect("arn");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("questions")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:questions";
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
+    let config = IntakeConfig {
+        topic_arn: topic_arn.clone(),
+        rooms: Rooms::parse("general,rust-101").expect("rooms"),
+        limits: Limits::default(),
+    };
     let intake = Intake::new(config, Arc::new(SnsPublisher::new(sns, topic_arn)));
     let request = lambda_http::request::from_str(include_str!("../../events/intake-post-json.json")).expect("event");
 
@@ -45,11 +69,21 @@ async fn a_question_arrives_in_the_subscribed_queue_exactly_as_published() {
     let envelope: serde_json::Value = serde_json::from_str(body).expect("SNS envelope");
     assert_eq!(envelope["Type"], "Notification");
     let document = QuestionMessage::from_json(envelope["Message"].as_str().expect("Message")).expect("a question");
-    assert_eq!(document.id.to_string(), answered["id"].as_str().expect("id"), "the id the student was given");
+    assert_eq!(
+        document.id.to_string(),
+        answered["id"].as_str().expect("id"),
+        "the id the student was given"
+    );
     assert_eq!(document.room, "rust-101");
-    assert_eq!(document.text, "所有権と借用の違いがまだよくわかりません。@all 教えてください");
+    assert_eq!(
+        document.text,
+        "所有権と借用の違いがまだよくわかりません。@all 教えてください"
+    );
     assert_eq!(document.nickname.as_deref(), Some("たろう"));
-    assert_eq!(envelope["MessageAttributes"]["room"]["Value"], "rust-101", "room attribute for filter policies");
+    assert_eq!(
+        envelope["MessageAttributes"]["room"]["Value"], "rust-101",
+        "room attribute for filter policies"
+    );
     for needle in ["203.0.113.42", "iPhone", "Mozilla", "session=abc", "JKJaXmPLvHcESHA"] {
         assert!(!body.contains(needle), "the queued message leaks {needle:?}: {body}");
     }

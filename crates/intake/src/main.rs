@@ -15,5 +15,8 @@ async fn main() -> Result<(), Error> {
     let sns = aws_sdk_sns::Client::new(&qrelay::aws::load().await);
     let publisher = Arc::new(SnsPublisher::new(sns, config.topic_arn.clone()));
     let intake = &Intake::new(config, publisher);
-    lambda_http::run(service_fn(move |req: Request| async move { Ok::<_, Error>(intake.handle(req).await) })).await
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(intake.handle(req).await)
+    }))
+    .await
 }

@@ -47,7 +47,10 @@ where
 {
     match src.get(name) {
         None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
+        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -55,14 +58,20 @@ where
 fn bounded(src: &dyn Source, name: &'static str, default: usize, max: usize) -> Result<usize, ConfigError> {
     let value = parsed_or(src, name, default)?;
     if value == 0 || value > max {
-        return Err(ConfigError::Invalid { name, reason: format!("{value} is not between 1 and {max}") });
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("{value} is not between 1 and {max}"),
+        });
     }
     Ok(value)
 }
 
 /// The configured rooms (`ROOMS`), shared by intake and consumer.
 pub fn rooms(src: &dyn Source) -> Result<Rooms, ConfigError> {
-    Rooms::parse(&required(src, "ROOMS")?).map_err(|e| ConfigError::Invalid { name: "ROOMS", reason: e.to_string() })
+    Rooms::parse(&required(src, "ROOMS")?).map_err(|e| ConfigError::Invalid {
+        name: "ROOMS",
+        reason: e.to_string(),
+    })
 }
 
 /// Limits on what a student may type.
@@ -76,15 +85,28 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { question_chars: QuestionText::DEFAULT_MAX_CHARS, nickname_chars: Nickname::DEFAULT_MAX_CHARS }
+        Self {
+            question_chars: QuestionText::DEFAULT_MAX_CHARS,
+            nickname_chars: Nickname::DEFAULT_MAX_CHARS,
+        }
     }
 }
 
 impl Limits {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            question_chars: bounded(src, "MAX_QUESTION_CHARS", QuestionText::DEFAULT_MAX_CHARS, QuestionText::MAX_CHARS_LIMIT)?,
-            nickname_chars: bounded(src, "MAX_NICKNAME_CHARS", Nickname::DEFAULT_MAX_CHARS, Nickname::MAX_CHARS_LIMIT)?,
+            question_chars: bounded(
+                src,
+                "MAX_QUESTION_CHARS",
+                QuestionText::DEFAULT_MAX_CHARS,
+                QuestionText::MAX_CHARS_LIMIT,
+            )?,
+            nickname_chars: bounded(
+                src,
+                "MAX_NICKNAME_CHARS",
+                Nickname::DEFAULT_MAX_CHARS,
+                Nickname::MAX_CHARS_LIMIT,
+            )?,
         })
     }
 }
@@ -109,7 +131,11 @@ impl IntakeConfig {
     }
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        Ok(Self { topic_arn: required(src, "TOPIC_ARN")?, rooms: rooms(src)?, limits: Limits::from_source(src)? })
+        Ok(Self {
+            topic_arn: required(src, "TOPIC_ARN")?,
+            rooms: rooms(src)?,
+            limits: Limits::from_source(src)?,
+        })
     }
 }
 
@@ -153,7 +179,9 @@ impl ConsumerConfig {
 
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let chat = match src.get("CHAT_KIND").as_deref().map(str::trim) {
-            None | Some("rocketchat") => ChatKind::RocketChat { url: required(src, "CHAT_URL")? },
+            None | Some("rocketchat") => ChatKind::RocketChat {
+                url: required(src, "CHAT_URL")?,
+            },
             Some("webhook") => ChatKind::Webhook,
             Some(other) => {
                 return Err(ConfigError::Invalid {
@@ -163,8 +191,10 @@ impl ConsumerConfig {
             }
         };
         let tz_name = src.get("TIME_ZONE").unwrap_or_else(|| "Asia/Tokyo".to_owned());
-        let time_zone = jiff::tz::TimeZone::get(tz_name.trim())
-            .map_err(|e| ConfigError::Invalid { name: "TIME_ZONE", reason: e.to_string() })?;
+        let time_zone = jiff::tz::TimeZone::get(tz_name.trim()).map_err(|e| ConfigError::Invalid {
+            name: "TIME_ZONE",
+            reason: e.to_string(),
+        })?;
         let default = crate::consumer::Backoff::default();
         let base = bounded(src, "BACKOFF_BASE_SECONDS", default.base.as_secs() as usize, 43_200)?;
         let cap = bounded(src, "BACKOFF_MAX_SECONDS", default.cap.as_secs() as usize, 43_200)?;
@@ -185,6 +215,63 @@ impl ConsumerConfig {
     }
 }
 
+/// How the redrive function moves dead letters back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedriveMode {
+    /// Receive from the DLQ, send to the source queue, delete from the DLQ: works everywhere (moto included).
+    Copy,
+    /// SQS's own `StartMessageMoveTask`: AWS only.
+    Native,
+}
+
+impl std::str::FromStr for RedriveMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "copy" => Ok(Self::Copy),
+            "native" => Ok(Self::Native),
+            other => Err(format!("{other:?} is not one of copy, native")),
+        }
+    }
+}
+
+/// The redrive function's configuration.
+#[derive(Debug, Clone)]
+pub struct RedriveConfig {
+    /// `QUEUE_URL` and `QUEUE_ARN`: the consumer's queue, where dead letters go back to.
+    pub queue_url: String,
+    pub queue_arn: String,
+    /// `DEAD_LETTER_QUEUE_URL` and `DEAD_LETTER_QUEUE_ARN`.
+    pub dead_letter_queue_url: String,
+    pub dead_letter_queue_arn: String,
+    /// `REDRIVE_MODE`: the default mode (`copy` unless set); an event may ask for the other.
+    pub default_mode: RedriveMode,
+}
+
+impl RedriveConfig {
+    pub const REQUIRED: &'static [&'static str] = &[
+        "QUEUE_URL",
+        "QUEUE_ARN",
+        "DEAD_LETTER_QUEUE_URL",
+        "DEAD_LETTER_QUEUE_ARN",
+    ];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            queue_url: required(src, "QUEUE_URL")?,
+            queue_arn: required(src, "QUEUE_ARN")?,
+            dead_letter_queue_url: required(src, "DEAD_LETTER_QUEUE_URL")?,
+            dead_letter_queue_arn: required(src, "DEAD_LETTER_QUEUE_ARN")?,
+            default_mode: parsed_or(src, "REDRIVE_MODE", RedriveMode::Copy)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +279,10 @@ mod tests {
     #[test]
     fn a_missing_variable_is_named() {
         let err = IntakeConfig::from_source(&[("ROOMS", "general")]).expect_err("TOPIC_ARN is missing");
-        assert_eq!(err.to_string(), "environment variable TOPIC_ARN is required but not set");
+        assert_eq!(
+            err.to_string(),
+            "environment variable TOPIC_ARN is required but not set"
+        );
         let err = IntakeConfig::from_source(&[("TOPIC_ARN", "arn:t")]).expect_err("ROOMS is missing");
         assert!(err.to_string().contains("ROOMS"), "{err}");
     }
@@ -207,7 +297,12 @@ mod tests {
             ("DEAD_LETTER_QUEUE_URL", "https://sqs/dlq"),
         ];
         let config = ConsumerConfig::from_source(&full).expect("complete");
-        assert_eq!(config.chat, ChatKind::RocketChat { url: "https://chat.example.com".into() });
+        assert_eq!(
+            config.chat,
+            ChatKind::RocketChat {
+                url: "https://chat.example.com".into()
+            }
+        );
         assert_eq!(config.time_zone.iana_name(), Some("Asia/Tokyo"), "default time zone");
         for (missing, _) in full {
             let partial: Vec<(&str, &str)> = full.iter().copied().filter(|(k, _)| *k != missing).collect();
@@ -215,10 +310,33 @@ mod tests {
             let err = ConsumerConfig::from_source(&src).expect_err(missing);
             assert!(err.to_string().contains(missing), "{missing}: {err}");
         }
-        let webhook = [("CHAT_KIND", "webhook"), ("ROOMS", "a"), ("CHAT_SECRET_ID", "s"), ("QUEUE_URL", "q"), ("DEAD_LETTER_QUEUE_URL", "d")];
-        assert_eq!(ConsumerConfig::from_source(&webhook).expect("webhook needs no CHAT_URL").chat, ChatKind::Webhook);
-        let bad_tz = [("TIME_ZONE", "Mars/Olympus"), ("CHAT_KIND", "webhook"), ("ROOMS", "a"), ("CHAT_SECRET_ID", "s"), ("QUEUE_URL", "q"), ("DEAD_LETTER_QUEUE_URL", "d")];
-        assert!(ConsumerConfig::from_source(&bad_tz).expect_err("bad tz").to_string().contains("TIME_ZONE"));
+        let webhook = [
+            ("CHAT_KIND", "webhook"),
+            ("ROOMS", "a"),
+            ("CHAT_SECRET_ID", "s"),
+            ("QUEUE_URL", "q"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+        ];
+        assert_eq!(
+            ConsumerConfig::from_source(&webhook)
+                .expect("webhook needs no CHAT_URL")
+                .chat,
+            ChatKind::Webhook
+        );
+        let bad_tz = [
+            ("TIME_ZONE", "Mars/Olympus"),
+            ("CHAT_KIND", "webhook"),
+            ("ROOMS", "a"),
+            ("CHAT_SECRET_ID", "s"),
+            ("QUEUE_URL", "q"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+        ];
+        assert!(
+            ConsumerConfig::from_source(&bad_tz)
+                .expect_err("bad tz")
+                .to_string()
+                .contains("TIME_ZONE")
+        );
     }
 
     #[test]

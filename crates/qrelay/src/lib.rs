@@ -6,8 +6,9 @@
 
 pub mod aws;
 pub mod chat;
-pub mod consumer;
 pub mod config;
+pub mod consumer;
 pub mod domain;
 pub mod intake;
 pub mod publish;
+pub mod redrive;

@@ -23,7 +23,10 @@ pub struct SnsPublisher {
 
 impl SnsPublisher {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
-        Self { client, topic_arn: topic_arn.into() }
+        Self {
+            client,
+            topic_arn: topic_arn.into(),
+        }
     }
 }
 
@@ -44,6 +47,8 @@ impl QuestionPublisher for SnsPublisher {
             .send()
             .await
             .context("publishing the question to SNS")?;
-        output.message_id.context("SNS accepted the question but returned no message id")
+        output
+            .message_id
+            .context("SNS accepted the question but returned no message id")
     }
 }

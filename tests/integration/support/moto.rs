@@ -18,7 +18,11 @@ impl Moto {
     /// Starts moto and waits until it answers. Fails the test, with what to install, if `moto_server` is missing.
     pub async fn start() -> Self {
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_owned());
-        let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("address").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("address")
+            .port();
         // `sh` keeps moto alive only as long as this process holds its stdin open: when the test binary exits,
         // however it exits, `cat` sees end-of-file and the server is killed.
         let script = format!("\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid");
@@ -42,7 +46,10 @@ impl Moto {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { endpoint, _child: child }
+        Self {
+            endpoint,
+            _child: child,
+        }
     }
 
     /// SDK configuration for this server: fixed region and test credentials, nothing read from the machine.

@@ -64,7 +64,10 @@ impl ChatError {
     /// Whether the rest of a batch should not even be attempted: the chat as a whole is unreachable or refusing
     /// us, so trying every other message would only spend the Lambda's time and the chat's patience.
     pub fn affects_whole_chat(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::RateLimited { .. } | Self::Unauthorized)
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::RateLimited { .. } | Self::Unauthorized
+        )
     }
 }
 
@@ -84,7 +87,12 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 
 /// Reads Rocket.Chat's `X-RateLimit-Reset` (epoch milliseconds) or a `Retry-After` in seconds (Slack).
 pub(crate) fn rate_limit_reset(headers: &reqwest::header::HeaderMap) -> Option<SystemTime> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
     if let Some(ms) = header("x-ratelimit-reset") {
         return Some(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
     }

@@ -41,7 +41,11 @@ impl ChatMessage {
         out.push('\n');
         push_neutralised(&mut out, question.text.as_ref());
         let units = out.encode_utf16().count();
-        if units > MAX_MESSAGE_UTF16 { Err(MessageTooLong(units)) } else { Ok(Self(out)) }
+        if units > MAX_MESSAGE_UTF16 {
+            Err(MessageTooLong(units))
+        } else {
+            Ok(Self(out))
+        }
     }
 }
 
@@ -93,21 +97,29 @@ mod tests {
 
     #[test]
     fn a_japanese_question_renders_with_tokyo_time() {
-        let rendered = ChatMessage::render(&question("ライフタイムとは何ですか？\n例: 'a", None), &tokyo()).expect("fits");
-        assert_eq!(rendered.as_ref(), "❓ **Anonymous question** · 2026-11-22 18:30 JST\nライフタイムとは何ですか？\n例: 'a");
+        let rendered =
+            ChatMessage::render(&question("ライフタイムとは何ですか？\n例: 'a", None), &tokyo()).expect("fits");
+        assert_eq!(
+            rendered.as_ref(),
+            "❓ **Anonymous question** · 2026-11-22 18:30 JST\nライフタイムとは何ですか？\n例: 'a"
+        );
     }
 
     #[test]
     fn a_nickname_is_shown_and_neutralised_too() {
         let rendered = ChatMessage::render(&question("Why?", Some("@here たろう")), &tokyo()).expect("fits");
-        assert_eq!(rendered.as_ref(), "❓ **Anonymous question** · @\u{200B}here たろう · 2026-11-22 18:30 JST\nWhy?");
+        assert_eq!(
+            rendered.as_ref(),
+            "❓ **Anonymous question** · @\u{200B}here たろう · 2026-11-22 18:30 JST\nWhy?"
+        );
     }
 
     #[test]
     fn other_time_zones_are_honoured() {
         let utc = ChatMessage::render(&question("q", None), &TimeZone::UTC).expect("fits");
         assert!(utc.as_ref().contains("2026-11-22 09:30 UTC"), "{}", utc.as_ref());
-        let ny = ChatMessage::render(&question("q", None), &TimeZone::get("America/New_York").expect("tz")).expect("fits");
+        let ny =
+            ChatMessage::render(&question("q", None), &TimeZone::get("America/New_York").expect("tz")).expect("fits");
         assert!(ny.as_ref().contains("2026-11-22 04:30 EST"), "{}", ny.as_ref());
     }
 

@@ -30,7 +30,9 @@ pub struct RocketChat {
 
 impl std::fmt::Debug for RocketChat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocketChat").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("RocketChat")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,9 +74,15 @@ impl RocketChat {
         if let (Some(c), false) = (current.as_ref(), refresh) {
             return Ok((c.clone(), false));
         }
-        let secret = self.secrets.fetch().await.map_err(|e| ChatError::Unavailable(format!("{e:#}")))?;
+        let secret = self
+            .secrets
+            .fetch()
+            .await
+            .map_err(|e| ChatError::Unavailable(format!("{e:#}")))?;
         let ChatSecret::RocketChat { user_id, token } = secret else {
-            return Err(ChatError::Misconfigured("the chat secret holds a webhook URL, not a user_id and token".into()));
+            return Err(ChatError::Misconfigured(
+                "the chat secret holds a webhook URL, not a user_id and token".into(),
+            ));
         };
         let fresh = Credentials { user_id, token };
         let changed = current.as_ref() != Some(&fresh);
@@ -111,7 +119,10 @@ impl RocketChat {
         match response.status() {
             StatusCode::OK => {
                 let info: RoomInfo = response.json().await.map_err(|e| unavailable("rooms.info", &e))?;
-                self.room_ids.lock().expect("room cache lock").insert(channel.to_owned(), info.room.id.clone());
+                self.room_ids
+                    .lock()
+                    .expect("room cache lock")
+                    .insert(channel.to_owned(), info.room.id.clone());
                 Ok(info.room.id)
             }
             status => Err(match classify(status, &response) {
@@ -121,7 +132,13 @@ impl RocketChat {
         }
     }
 
-    async fn post_once(&self, creds: &Credentials, msg_id: &str, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
+    async fn post_once(
+        &self,
+        creds: &Credentials,
+        msg_id: &str,
+        channel: &str,
+        message: &ChatMessage,
+    ) -> Result<Delivery, ChatError> {
         let rid = self.room_id(creds, channel).await?;
         let body = json!({ "message": { "_id": msg_id, "rid": rid, "msg": message.as_ref() }, "previewUrls": [] });
         let sent = self
@@ -161,14 +178,23 @@ impl RocketChat {
             // Rocket.Chat's answer to a duplicate `_id` is a 400 with a JavaScript or Mongo error text.
             _ => {
                 let detail = error.error.map(|e| e.to_string()).unwrap_or_default();
-                self.settle(creds, msg_id, ChatError::Unavailable(format!("unexplained HTTP 400 {detail}"))).await
+                self.settle(
+                    creds,
+                    msg_id,
+                    ChatError::Unavailable(format!("unexplained HTTP 400 {detail}")),
+                )
+                .await
             }
         }
     }
 
     /// After an ambiguous outcome: if the message is in the chat, it was delivered; otherwise `failure` stands.
     async fn settle(&self, creds: &Credentials, msg_id: &str, failure: ChatError) -> Result<Delivery, ChatError> {
-        let response = self.get(creds, "/api/v1/chat.getMessage").query(&[("msgId", msg_id)]).send().await;
+        let response = self
+            .get(creds, "/api/v1/chat.getMessage")
+            .query(&[("msgId", msg_id)])
+            .send()
+            .await;
         match response {
             Ok(response) if response.status() == StatusCode::OK => Ok(Delivery::AlreadyPosted),
             _ => Err(failure),
@@ -196,7 +222,9 @@ impl ChatPoster for RocketChat {
 fn classify(status: StatusCode, response: &Response) -> Option<ChatError> {
     match status {
         StatusCode::UNAUTHORIZED => Some(ChatError::Unauthorized),
-        StatusCode::TOO_MANY_REQUESTS => Some(ChatError::RateLimited { reset: rate_limit_reset(response.headers()) }),
+        StatusCode::TOO_MANY_REQUESTS => Some(ChatError::RateLimited {
+            reset: rate_limit_reset(response.headers()),
+        }),
         s if s.is_server_error() => Some(ChatError::Unavailable(format!("HTTP {s}"))),
         s if s.is_client_error() => None,
         s => Some(ChatError::Unavailable(format!("unexpected HTTP {s}"))),

@@ -20,9 +20,11 @@ pub enum ChatSecret {
 impl fmt::Debug for ChatSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::RocketChat { user_id, .. } => {
-                f.debug_struct("RocketChat").field("user_id", user_id).field("token", &"<redacted>").finish()
-            }
+            Self::RocketChat { user_id, .. } => f
+                .debug_struct("RocketChat")
+                .field("user_id", user_id)
+                .field("token", &"<redacted>")
+                .finish(),
             Self::Webhook { .. } => f.debug_struct("Webhook").field("webhook_url", &"<redacted>").finish(),
         }
     }
@@ -54,7 +56,10 @@ pub struct SecretsManagerSource {
 
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self { client, secret_id: secret_id.into() }
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
     }
 }
 
@@ -92,22 +97,35 @@ mod tests {
     fn both_secret_shapes_parse() {
         assert_eq!(
             ChatSecret::parse(r#"{"user_id":"u1","token":"t1"}"#).expect("rest"),
-            ChatSecret::RocketChat { user_id: "u1".into(), token: "t1".into() }
+            ChatSecret::RocketChat {
+                user_id: "u1".into(),
+                token: "t1".into()
+            }
         );
         assert_eq!(
             ChatSecret::parse(r#"{"webhook_url":"https://chat/hooks/a/b+c/d="}"#).expect("webhook"),
-            ChatSecret::Webhook { webhook_url: "https://chat/hooks/a/b+c/d=".into() }
+            ChatSecret::Webhook {
+                webhook_url: "https://chat/hooks/a/b+c/d=".into()
+            }
         );
     }
 
     #[test]
     fn secrets_never_print() {
-        let rest = ChatSecret::RocketChat { user_id: "u1".into(), token: "s3cr3t-token".into() };
-        let hook = ChatSecret::Webhook { webhook_url: "https://chat/hooks/id/s3cr3t".into() };
+        let rest = ChatSecret::RocketChat {
+            user_id: "u1".into(),
+            token: "s3cr3t-token".into(),
+        };
+        let hook = ChatSecret::Webhook {
+            webhook_url: "https://chat/hooks/id/s3cr3t".into(),
+        };
         for secret in [rest, hook] {
             assert!(!format!("{secret:?}").contains("s3cr3t"), "{secret:?}");
         }
         let err = ChatSecret::parse(r#"{"token":"s3cr3t"}"#).expect_err("incomplete");
-        assert!(!format!("{err:#}").contains("s3cr3t"), "the error does not quote the secret: {err:#}");
+        assert!(
+            !format!("{err:#}").contains("s3cr3t"),
+            "the error does not quote the secret: {err:#}"
+        );
     }
 }

@@ -24,13 +24,19 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Webhook").field("url", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("Webhook")
+            .field("url", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
 impl Webhook {
     pub fn new(http: reqwest::Client, secrets: Arc<dyn SecretSource>) -> Self {
-        Self { http, secrets, url: tokio::sync::OnceCell::new() }
+        Self {
+            http,
+            secrets,
+            url: tokio::sync::OnceCell::new(),
+        }
     }
 
     async fn url(&self) -> Result<&str, ChatError> {
@@ -59,15 +65,33 @@ fn slack_escape(text: &str) -> String {
 impl ChatPoster for Webhook {
     async fn post(&self, _id: QuestionId, _channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
         let url = self.url().await?;
-        let text = if url.contains("hooks.slack.com") { slack_escape(message.as_ref()) } else { message.as_ref().to_owned() };
-        let response = self.http.post(url).json(&json!({ "text": text })).send().await.map_err(|e| {
-            ChatError::Unavailable(if e.is_timeout() { "webhook timed out".into() } else { "webhook failed".into() })
-        })?;
+        let text = if url.contains("hooks.slack.com") {
+            slack_escape(message.as_ref())
+        } else {
+            message.as_ref().to_owned()
+        };
+        let response = self
+            .http
+            .post(url)
+            .json(&json!({ "text": text }))
+            .send()
+            .await
+            .map_err(|e| {
+                ChatError::Unavailable(if e.is_timeout() {
+                    "webhook timed out".into()
+                } else {
+                    "webhook failed".into()
+                })
+            })?;
         match response.status() {
             s if s.is_success() => Ok(Delivery::Posted),
-            StatusCode::TOO_MANY_REQUESTS => Err(ChatError::RateLimited { reset: rate_limit_reset(response.headers()) }),
+            StatusCode::TOO_MANY_REQUESTS => Err(ChatError::RateLimited {
+                reset: rate_limit_reset(response.headers()),
+            }),
             s if s.is_server_error() => Err(ChatError::Unavailable(format!("webhook answered HTTP {s}"))),
-            s => Err(ChatError::Misconfigured(format!("webhook answered HTTP {s}; check the webhook URL"))),
+            s => Err(ChatError::Misconfigured(format!(
+                "webhook answered HTTP {s}; check the webhook URL"
+            ))),
         }
     }
 }

@@ -26,7 +26,10 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self { base: Duration::from_secs(10), cap: Duration::from_secs(900) }
+        Self {
+            base: Duration::from_secs(10),
+            cap: Duration::from_secs(900),
+        }
     }
 }
 
@@ -38,7 +41,10 @@ impl Backoff {
     /// before jitter.
     pub fn delay(&self, receive_count: u32) -> Duration {
         let doublings = receive_count.saturating_sub(1).min(31);
-        self.base.saturating_mul(1u32 << doublings).min(self.cap).min(SQS_MAX_VISIBILITY)
+        self.base
+            .saturating_mul(1u32 << doublings)
+            .min(self.cap)
+            .min(SQS_MAX_VISIBILITY)
     }
 
     /// [`Backoff::delay`] with equal jitter: uniformly between half of it and all of it. `unit` is a random number
@@ -63,7 +69,11 @@ mod tests {
         let backoff = Backoff::default();
         let delays: Vec<u64> = (1..=9).map(|n| backoff.delay(n).as_secs()).collect();
         assert_eq!(delays, [10, 20, 40, 80, 160, 320, 640, 900, 900]);
-        assert_eq!(backoff.delay(0), Duration::from_secs(10), "a missing receive count is treated as the first");
+        assert_eq!(
+            backoff.delay(0),
+            Duration::from_secs(10),
+            "a missing receive count is treated as the first"
+        );
         assert_eq!(backoff.delay(u32::MAX), Duration::from_secs(900), "no overflow");
     }
 
@@ -80,12 +90,19 @@ mod tests {
         assert_eq!(backoff.jittered(3, 0.0), Duration::from_secs(20));
         assert_eq!(backoff.jittered(3, 0.5), Duration::from_secs(30));
         assert!(backoff.jittered(3, 0.999_999) <= Duration::from_secs(40));
-        assert_eq!(backoff.jittered(3, 7.0), Duration::from_secs(40), "out-of-range randomness is clamped");
+        assert_eq!(
+            backoff.jittered(3, 7.0),
+            Duration::from_secs(40),
+            "out-of-range randomness is clamped"
+        );
     }
 
     #[test]
     fn the_cap_never_exceeds_what_sqs_accepts() {
-        let backoff = Backoff { base: Duration::from_secs(3600), cap: Duration::from_secs(24 * 3600) };
+        let backoff = Backoff {
+            base: Duration::from_secs(3600),
+            cap: Duration::from_secs(24 * 3600),
+        };
         assert_eq!(backoff.delay(10), SQS_MAX_VISIBILITY);
     }
 }

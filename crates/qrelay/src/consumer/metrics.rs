@@ -26,9 +26,17 @@ impl BatchMetrics {
 
     /// The embedded-metric-format document for this batch.
     pub fn to_emf(&self, now: SystemTime) -> serde_json::Value {
-        let timestamp = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let timestamp = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let count = |name: &str| json!({ "Name": name, "Unit": "Count" });
-        let mut metrics = vec![count("Posted"), count("AlreadyPosted"), count("Retried"), count("DeadLettered")];
+        let mut metrics = vec![
+            count("Posted"),
+            count("AlreadyPosted"),
+            count("Retried"),
+            count("DeadLettered"),
+        ];
         let mut doc = json!({
             "Posted": self.posted,
             "AlreadyPosted": self.already_posted,
@@ -58,7 +66,11 @@ mod tests {
 
     #[test]
     fn the_emf_document_declares_every_metric_it_carries() {
-        let mut metrics = BatchMetrics { posted: 3, retried: 1, ..Default::default() };
+        let mut metrics = BatchMetrics {
+            posted: 3,
+            retried: 1,
+            ..Default::default()
+        };
         metrics.record_latency(Duration::from_millis(20));
         let doc = metrics.to_emf(SystemTime::UNIX_EPOCH + Duration::from_secs(1));
         assert_eq!(doc["_aws"]["Timestamp"], 1000);
@@ -68,7 +80,10 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().expect("name"))
             .collect();
-        assert_eq!(declared, ["Posted", "AlreadyPosted", "Retried", "DeadLettered", "ChatLatency"]);
+        assert_eq!(
+            declared,
+            ["Posted", "AlreadyPosted", "Retried", "DeadLettered", "ChatLatency"]
+        );
         for name in declared {
             assert!(!doc[name].is_null(), "{name} has a value");
         }

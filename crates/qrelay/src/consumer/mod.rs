@@ -6,6 +6,7 @@
 //! **Invariant:** the consumer never posts a question without its idempotency key (the question id).
 
 pub mod backoff;
+pub mod event_source;
 mod metrics;
 pub mod queue;
 
@@ -50,7 +51,10 @@ pub struct Consumer {
 
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer").field("rooms", &self.rooms).field("backoff", &self.backoff).finish_non_exhaustive()
+        f.debug_struct("Consumer")
+            .field("rooms", &self.rooms)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +72,14 @@ impl Consumer {
         chat: Arc<dyn ChatPoster>,
         queue: Arc<dyn QueueControl>,
     ) -> Self {
-        Self { rooms, time_zone, backoff, chat, queue, rate_limited_until: Mutex::new(None) }
+        Self {
+            rooms,
+            time_zone,
+            backoff,
+            chat,
+            queue,
+            rate_limited_until: Mutex::new(None),
+        }
     }
 
     /// Handles one batch and reports the records that must be delivered again. Records are handled in order, one
@@ -80,7 +91,10 @@ impl Consumer {
         for record in &event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
             let span = info_span!("record", message_id = %message_id, question_id = tracing::field::Empty, room = tracing::field::Empty, chat_latency_ms = tracing::field::Empty);
-            let outcome = self.handle_record(record, &mut blocked, &mut metrics).instrument(span).await;
+            let outcome = self
+                .handle_record(record, &mut blocked, &mut metrics)
+                .instrument(span)
+                .await;
             match outcome {
                 Outcome::Posted => metrics.posted += 1,
                 Outcome::AlreadyPosted => metrics.already_posted += 1,
@@ -97,10 +111,18 @@ impl Consumer {
 
     fn still_rate_limited(&self) -> Option<ChatBlocked> {
         let until = (*self.rate_limited_until.lock().expect("rate limit lock"))?;
-        (until > SystemTime::now()).then(|| ChatBlocked { reason: "the chat is rate limiting us".into(), until: Some(until) })
+        (until > SystemTime::now()).then(|| ChatBlocked {
+            reason: "the chat is rate limiting us".into(),
+            until: Some(until),
+        })
     }
 
-    async fn handle_record(&self, record: &SqsMessage, blocked: &mut Option<ChatBlocked>, metrics: &mut BatchMetrics) -> Outcome {
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        blocked: &mut Option<ChatBlocked>,
+        metrics: &mut BatchMetrics,
+    ) -> Outcome {
         let attempt = receive_count(record);
         let span = tracing::Span::current();
         let outcome = match self.deliver(record, attempt, blocked, metrics, &span).await {
@@ -110,8 +132,14 @@ impl Consumer {
                 match self.queue.dead_letter(body, &record.message_attributes, &reason).await {
                     Ok(()) => Outcome::DeadLettered { reason },
                     Err(e) => {
-                        warn!(error = format!("{e:#}"), "could not dead-letter an undeliverable message; it will be retried");
-                        Outcome::RetryLater { delay: self.backoff.delay(attempt), reason }
+                        warn!(
+                            error = format!("{e:#}"),
+                            "could not dead-letter an undeliverable message; it will be retried"
+                        );
+                        Outcome::RetryLater {
+                            delay: self.backoff.delay(attempt),
+                            reason,
+                        }
                     }
                 }
             }
@@ -128,7 +156,9 @@ impl Consumer {
             Outcome::RetryLater { delay, reason } => {
                 info!(outcome = outcome.name(), attempt, retry_in_s = delay.as_secs(), reason = %reason, "will retry")
             }
-            Outcome::DeadLettered { reason } => warn!(outcome = outcome.name(), attempt, reason = %reason, "dead-lettered"),
+            Outcome::DeadLettered { reason } => {
+                warn!(outcome = outcome.name(), attempt, reason = %reason, "dead-lettered")
+            }
         }
         outcome
     }
@@ -144,10 +174,12 @@ impl Consumer {
         let question = parse_record(record).map_err(|e| Undeliverable(e.to_string()))?;
         span.record("question_id", tracing::field::display(question.id));
         span.record("room", tracing::field::display(&question.room));
-        let room = self
-            .rooms
-            .get(question.room.as_ref())
-            .ok_or_else(|| Undeliverable(format!("room {:?} is not configured for the consumer", question.room.as_ref())))?;
+        let room = self.rooms.get(question.room.as_ref()).ok_or_else(|| {
+            Undeliverable(format!(
+                "room {:?} is not configured for the consumer",
+                question.room.as_ref()
+            ))
+        })?;
         let message = ChatMessage::render(&question, &self.time_zone).map_err(|e| Undeliverable(e.to_string()))?;
         if let Some(blocked) = blocked {
             return Ok(self.retry(attempt, blocked.until, blocked.reason.clone()));
@@ -167,7 +199,10 @@ impl Consumer {
                     *self.rate_limited_until.lock().expect("rate limit lock") = Some(until);
                 }
                 if e.affects_whole_chat() {
-                    *blocked = Some(ChatBlocked { reason: e.to_string(), until });
+                    *blocked = Some(ChatBlocked {
+                        reason: e.to_string(),
+                        until,
+                    });
                 }
                 Ok(self.retry(attempt, until, e.to_string()))
             }
@@ -179,9 +214,11 @@ impl Consumer {
         let backoff = self.backoff.jittered(attempt, fastrand::f64());
         let delay = match until {
             // A little jitter after the reset keeps a burst of retries from all knocking at the same millisecond.
-            Some(until) => until.duration_since(SystemTime::now()).unwrap_or_default()
-                + Duration::from_secs(1)
-                + Duration::from_millis(fastrand::u64(0..2000)),
+            Some(until) => {
+                until.duration_since(SystemTime::now()).unwrap_or_default()
+                    + Duration::from_secs(1)
+                    + Duration::from_millis(fastrand::u64(0..2000))
+            }
             None => backoff,
         };
         // Visibility timeouts are whole seconds; round up so that a reset time is never undershot.
@@ -206,7 +243,11 @@ struct Undeliverable(String);
 
 /// How many times SQS has delivered this record (1 on its first delivery).
 pub fn receive_count(record: &SqsMessage) -> u32 {
-    record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
 
 /// The standard SNS envelope around a message delivered to SQS without raw message delivery.
@@ -220,7 +261,11 @@ struct SnsEnvelope {
 
 /// Reads the question from a record body: an SNS envelope, or the question document itself (raw delivery).
 pub fn parse_record(record: &SqsMessage) -> Result<Question, InvalidMessage> {
-    let body = record.body.as_deref().unwrap_or_default();
+    parse_record_body(record.body.as_deref().unwrap_or_default())
+}
+
+/// Reads the question from a message body (see [`parse_record`]).
+pub fn parse_record_body(body: &str) -> Result<Question, InvalidMessage> {
     let document = match serde_json::from_str::<SnsEnvelope>(body) {
         Ok(envelope) if envelope.kind == "Notification" => QuestionMessage::from_json(&envelope.message)?,
         _ => QuestionMessage::from_json(body)?,

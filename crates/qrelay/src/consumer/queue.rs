@@ -37,8 +37,16 @@ pub struct SqsQueueControl {
 }
 
 impl SqsQueueControl {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>, dead_letter_queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into(), dead_letter_queue_url: dead_letter_queue_url.into() }
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+        dead_letter_queue_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+            dead_letter_queue_url: dead_letter_queue_url.into(),
+        }
     }
 }
 
@@ -66,7 +74,11 @@ impl QueueControl for SqsQueueControl {
         attributes: &HashMap<String, SqsMessageAttribute>,
         reason: &str,
     ) -> anyhow::Result<()> {
-        let mut request = self.client.send_message().queue_url(&self.dead_letter_queue_url).message_body(body);
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.dead_letter_queue_url)
+            .message_body(body);
         for (name, attribute) in attributes {
             if let Some(value) = to_sdk_attribute(attribute) {
                 request = request.message_attributes(name, value);
@@ -74,10 +86,16 @@ impl QueueControl for SqsQueueControl {
         }
         if attributes.len() < MAX_ATTRIBUTES {
             let reason: String = reason.chars().take(256).collect();
-            let value = MessageAttributeValue::builder().data_type("String").string_value(reason).build()?;
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(reason)
+                .build()?;
             request = request.message_attributes(DEAD_LETTER_REASON, value);
         }
-        request.send().await.context("sending the message to the dead-letter queue")?;
+        request
+            .send()
+            .await
+            .context("sending the message to the dead-letter queue")?;
         Ok(())
     }
 }

@@ -19,7 +19,10 @@ struct ScriptedChat {
 
 impl ScriptedChat {
     fn answering(answers: Vec<Result<Delivery, ChatError>>) -> Arc<Self> {
-        Arc::new(Self { answers: Mutex::new(answers), ..Default::default() })
+        Arc::new(Self {
+            answers: Mutex::new(answers),
+            ..Default::default()
+        })
     }
 
     fn calls(&self) -> usize {
@@ -41,9 +44,16 @@ fn clone_answer(answer: &Result<Delivery, ChatError>) -> Result<Delivery, ChatEr
 #[async_trait]
 impl ChatPoster for ScriptedChat {
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
-        self.calls.lock().expect("lock").push((id, channel.to_owned(), message.as_ref().to_owned()));
+        self.calls
+            .lock()
+            .expect("lock")
+            .push((id, channel.to_owned(), message.as_ref().to_owned()));
         let mut answers = self.answers.lock().expect("lock");
-        if answers.len() > 1 { answers.remove(0) } else { clone_answer(answers.first().expect("an answer")) }
+        if answers.len() > 1 {
+            answers.remove(0)
+        } else {
+            clone_answer(answers.first().expect("an answer"))
+        }
     }
 }
 
@@ -58,20 +68,37 @@ struct FakeQueue {
 #[async_trait]
 impl QueueControl for FakeQueue {
     async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> anyhow::Result<()> {
-        self.delays.lock().expect("lock").push((receipt_handle.to_owned(), delay));
+        self.delays
+            .lock()
+            .expect("lock")
+            .push((receipt_handle.to_owned(), delay));
         Ok(())
     }
 
-    async fn dead_letter(&self, body: &str, _: &HashMap<String, SqsMessageAttribute>, reason: &str) -> anyhow::Result<()> {
+    async fn dead_letter(
+        &self,
+        body: &str,
+        _: &HashMap<String, SqsMessageAttribute>,
+        reason: &str,
+    ) -> anyhow::Result<()> {
         anyhow::ensure!(!self.dead_letter_fails, "the DLQ is unreachable (fake)");
-        self.dead_letters.lock().expect("lock").push((body.to_owned(), reason.to_owned()));
+        self.dead_letters
+            .lock()
+            .expect("lock")
+            .push((body.to_owned(), reason.to_owned()));
         Ok(())
     }
 }
 
 fn consumer(chat: Arc<ScriptedChat>, queue: Arc<FakeQueue>) -> Consumer {
     let rooms = Rooms::parse("general,rust-101=rust-course").expect("rooms");
-    Consumer::new(rooms, TimeZone::get("Asia/Tokyo").expect("tz"), Backoff::default(), chat, queue)
+    Consumer::new(
+        rooms,
+        TimeZone::get("Asia/Tokyo").expect("tz"),
+        Backoff::default(),
+        chat,
+        queue,
+    )
 }
 
 fn question_json(room: &str, text: &str) -> String {
@@ -90,7 +117,9 @@ fn record(n: usize, body: String, receive_count: u32) -> SqsMessage {
     record.message_id = Some(format!("m{n}"));
     record.receipt_handle = Some(format!("rh{n}"));
     record.body = Some(body);
-    record.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receive_count.to_string());
     record
 }
 
@@ -105,7 +134,11 @@ fn batch(records: Vec<SqsMessage>) -> SqsEvent {
 }
 
 fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
-    response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
 }
 
 #[tokio::test]
@@ -122,14 +155,23 @@ async fn envelopes_and_raw_bodies_are_both_posted_to_the_rooms_channel() {
     assert!(failed_ids(&response).is_empty(), "nothing failed: {response:?}");
     let calls = chat.calls.lock().expect("lock");
     let channels: Vec<&str> = calls.iter().map(|(_, c, _)| c.as_str()).collect();
-    assert_eq!(channels, ["rust-course", "general"], "room → channel mapping, in batch order");
-    assert!(calls[0].2.ends_with("\nenveloped") && calls[1].2.ends_with("\nraw"), "rendered text");
+    assert_eq!(
+        channels,
+        ["rust-course", "general"],
+        "room → channel mapping, in batch order"
+    );
+    assert!(
+        calls[0].2.ends_with("\nenveloped") && calls[1].2.ends_with("\nraw"),
+        "rendered text"
+    );
 }
 
 #[tokio::test]
 async fn an_already_posted_question_is_not_a_failure() {
     let chat = ScriptedChat::answering(vec![Ok(Delivery::AlreadyPosted)]);
-    let response = consumer(chat, Arc::default()).handle(batch(vec![record(1, question_json("general", "q"), 2)])).await;
+    let response = consumer(chat, Arc::default())
+        .handle(batch(vec![record(1, question_json("general", "q"), 2)]))
+        .await;
     assert!(failed_ids(&response).is_empty());
 }
 
@@ -151,15 +193,24 @@ async fn a_down_chat_fails_the_whole_batch_after_one_attempt_with_backoff_by_rec
     let expected = [("rh1", 5..=10), ("rh2", 80..=160), ("rh3", 450..=900)];
     for ((handle, delay), (expected_handle, range)) in delays.iter().zip(expected) {
         assert_eq!(handle, expected_handle);
-        assert!(range.contains(&delay.as_secs()), "{handle}: {delay:?} not within {range:?} s");
+        assert!(
+            range.contains(&delay.as_secs()),
+            "{handle}: {delay:?} not within {range:?} s"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_channel_problem_only_fails_that_record() {
-    let chat = ScriptedChat::answering(vec![Err(ChatError::Misconfigured("no such room".into())), Ok(Delivery::Posted)]);
+    let chat = ScriptedChat::answering(vec![
+        Err(ChatError::Misconfigured("no such room".into())),
+        Ok(Delivery::Posted),
+    ]);
     let queue = Arc::new(FakeQueue::default());
-    let event = batch(vec![record(1, question_json("rust-101", "a"), 1), record(2, question_json("general", "b"), 1)]);
+    let event = batch(vec![
+        record(1, question_json("rust-101", "a"), 1),
+        record(2, question_json("general", "b"), 1),
+    ]);
 
     let response = consumer(chat.clone(), queue).handle(event).await;
 
@@ -180,7 +231,10 @@ async fn undeliverable_records_go_straight_to_the_dead_letter_queue() {
 
     let response = consumer(chat.clone(), queue.clone()).handle(event).await;
 
-    assert!(failed_ids(&response).is_empty(), "dead-lettered records are deleted from the main queue");
+    assert!(
+        failed_ids(&response).is_empty(),
+        "dead-lettered records are deleted from the main queue"
+    );
     let dead = queue.dead_letters.lock().expect("lock");
     assert_eq!(dead.len(), 3, "three copies in the DLQ");
     assert_eq!(dead[0].0, "not json at all", "body intact");
@@ -192,7 +246,9 @@ async fn undeliverable_records_go_straight_to_the_dead_letter_queue() {
 async fn a_message_the_chat_rejects_for_good_is_dead_lettered() {
     let chat = ScriptedChat::answering(vec![Err(ChatError::Rejected("error-action-not-allowed".into()))]);
     let queue = Arc::new(FakeQueue::default());
-    let response = consumer(chat, queue.clone()).handle(batch(vec![record(1, question_json("general", "x"), 1)])).await;
+    let response = consumer(chat, queue.clone())
+        .handle(batch(vec![record(1, question_json("general", "x"), 1)]))
+        .await;
     assert!(failed_ids(&response).is_empty());
     assert_eq!(queue.dead_letters.lock().expect("lock").len(), 1);
 }
@@ -200,8 +256,13 @@ async fn a_message_the_chat_rejects_for_good_is_dead_lettered() {
 #[tokio::test]
 async fn if_dead_lettering_fails_the_record_is_retried_not_dropped() {
     let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
-    let queue = Arc::new(FakeQueue { dead_letter_fails: true, ..Default::default() });
-    let response = consumer(chat, queue.clone()).handle(batch(vec![record(1, "garbage".into(), 1)])).await;
+    let queue = Arc::new(FakeQueue {
+        dead_letter_fails: true,
+        ..Default::default()
+    });
+    let response = consumer(chat, queue.clone())
+        .handle(batch(vec![record(1, "garbage".into(), 1)]))
+        .await;
     assert_eq!(failed_ids(&response), ["m1"], "kept in the main queue");
     assert_eq!(queue.delays.lock().expect("lock").len(), 1, "with a backoff");
 }
@@ -213,12 +274,19 @@ async fn a_rate_limit_is_honoured_across_batches() {
     let queue = Arc::new(FakeQueue::default());
     let consumer = consumer(chat.clone(), queue.clone());
 
-    let first = consumer.handle(batch(vec![record(1, question_json("general", "a"), 1)])).await;
-    let second = consumer.handle(batch(vec![record(2, question_json("general", "b"), 1)])).await;
+    let first = consumer
+        .handle(batch(vec![record(1, question_json("general", "a"), 1)]))
+        .await;
+    let second = consumer
+        .handle(batch(vec![record(2, question_json("general", "b"), 1)]))
+        .await;
 
     assert_eq!((failed_ids(&first), failed_ids(&second)), (vec!["m1"], vec!["m2"]));
     assert_eq!(chat.calls(), 1, "no call before the reset time");
     for (handle, delay) in queue.delays.lock().expect("lock").iter() {
-        assert!((42..=46).contains(&delay.as_secs()), "{handle}: waits until the reset, got {delay:?}");
+        assert!(
+            (42..=46).contains(&delay.as_secs()),
+            "{handle}: waits until the reset, got {delay:?}"
+        );
     }
 }

@@ -22,7 +22,10 @@ impl QuestionId {
     /// Parses an id chosen earlier (by the form, so that a student's retry keeps the question's identity).
     /// Only UUID v4 is accepted: anything else was not made by qrelay.
     pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::try_parse(raw.trim()).ok().filter(|u| u.get_version_num() == 4).map(Self)
+        Uuid::try_parse(raw.trim())
+            .ok()
+            .filter(|u| u.get_version_num() == 4)
+            .map(Self)
     }
 
     /// The underlying UUID.
@@ -166,22 +169,34 @@ mod tests {
     #[test]
     fn unknown_versions_and_fields_are_refused() {
         let v2 = r#"{"v":2,"id":"6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f","room":"a","text":"t","nickname":null,"submitted_at":"2026-11-22T09:30:00Z"}"#;
-        assert!(matches!(QuestionMessage::from_json(v2), Err(InvalidMessage::Version(2))));
+        assert!(matches!(
+            QuestionMessage::from_json(v2),
+            Err(InvalidMessage::Version(2))
+        ));
         let extra = r#"{"v":1,"id":"6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f","room":"a","text":"t","nickname":null,"submitted_at":"2026-11-22T09:30:00Z","ip":"1.2.3.4"}"#;
-        assert!(matches!(QuestionMessage::from_json(extra), Err(InvalidMessage::Json(_))));
+        assert!(matches!(
+            QuestionMessage::from_json(extra),
+            Err(InvalidMessage::Json(_))
+        ));
     }
 
     #[test]
     fn a_document_with_empty_text_is_not_a_question() {
         let mut message = QuestionMessage::from(&sample());
         message.text = " ".into();
-        assert!(matches!(Question::try_from(message), Err(InvalidMessage::Text(InvalidText::Empty))));
+        assert!(matches!(
+            Question::try_from(message),
+            Err(InvalidMessage::Text(InvalidText::Empty))
+        ));
     }
 
     #[test]
     fn only_version_4_uuids_are_question_ids() {
         assert!(QuestionId::parse("6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f").is_some());
-        assert!(QuestionId::parse("6f1f3c1e-8a4b-1c2d-9e7f-0a1b2c3d4e5f").is_none(), "v1");
+        assert!(
+            QuestionId::parse("6f1f3c1e-8a4b-1c2d-9e7f-0a1b2c3d4e5f").is_none(),
+            "v1"
+        );
         assert!(QuestionId::parse("not-a-uuid").is_none());
     }
 }

@@ -52,7 +52,11 @@ impl RoomName {
         let valid = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
             && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if valid { Ok(Self(raw.to_owned())) } else { Err(InvalidRoomName(raw.to_owned())) }
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(InvalidRoomName(raw.to_owned()))
+        }
     }
 }
 
@@ -97,9 +101,16 @@ impl Rooms {
             if rooms.iter().any(|r| r.name == name) {
                 return Err(InvalidRooms::Duplicate(name.0));
             }
-            rooms.push(Room { name, channel: channel.to_owned() });
+            rooms.push(Room {
+                name,
+                channel: channel.to_owned(),
+            });
         }
-        if rooms.is_empty() { Err(InvalidRooms::Empty) } else { Ok(Self(rooms)) }
+        if rooms.is_empty() {
+            Err(InvalidRooms::Empty)
+        } else {
+            Ok(Self(rooms))
+        }
     }
 
     /// The room a question without a room goes to: the first configured.
@@ -116,7 +127,9 @@ impl Rooms {
     pub fn resolve(&self, requested: Option<&str>) -> Result<&Room, UnknownRoom> {
         match requested.map(str::trim).filter(|r| !r.is_empty()) {
             None => Ok(self.default_room()),
-            Some(name) => self.get(name).ok_or_else(|| UnknownRoom(name.chars().take(64).collect())),
+            Some(name) => self
+                .get(name)
+                .ok_or_else(|| UnknownRoom(name.chars().take(64).collect())),
         }
     }
 
@@ -134,7 +147,10 @@ mod tests {
     fn rooms_map_to_channels_and_the_first_is_the_default() {
         let rooms = Rooms::parse("general, rust-101=#rust-course ,b_2=b2").expect("valid spec");
         let listed: Vec<_> = rooms.iter().map(|r| (r.name().as_ref(), r.channel())).collect();
-        assert_eq!(listed, [("general", "general"), ("rust-101", "rust-course"), ("b_2", "b2")]);
+        assert_eq!(
+            listed,
+            [("general", "general"), ("rust-101", "rust-course"), ("b_2", "b2")]
+        );
         assert_eq!(rooms.default_room().name().as_ref(), "general");
     }
 
@@ -142,14 +158,22 @@ mod tests {
     fn unknown_room_is_rejected() {
         let rooms = Rooms::parse("general,rust-101").expect("valid spec");
         assert_eq!(rooms.resolve(Some("python")), Err(UnknownRoom("python".into())));
-        assert_eq!(rooms.resolve(Some("General")), Err(UnknownRoom("General".into())), "names are case-sensitive");
+        assert_eq!(
+            rooms.resolve(Some("General")),
+            Err(UnknownRoom("General".into())),
+            "names are case-sensitive"
+        );
     }
 
     #[test]
     fn no_room_or_a_blank_room_means_the_default() {
         let rooms = Rooms::parse("general,rust-101").expect("valid spec");
         for requested in [None, Some(""), Some("  ")] {
-            assert_eq!(rooms.resolve(requested).map(|r| r.name().as_ref()), Ok("general"), "{requested:?}");
+            assert_eq!(
+                rooms.resolve(requested).map(|r| r.name().as_ref()),
+                Ok("general"),
+                "{requested:?}"
+            );
         }
         assert_eq!(rooms.resolve(Some("rust-101")).map(|r| r.channel()), Ok("rust-101"));
     }

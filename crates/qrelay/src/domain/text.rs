@@ -107,7 +107,11 @@ mod tests {
     #[test]
     fn japanese_text_of_exactly_the_limit_is_accepted() {
         let text = "質".repeat(MAX);
-        assert_eq!(text.len(), 3 * MAX, "each kanji is three bytes, so a byte count would reject it");
+        assert_eq!(
+            text.len(),
+            3 * MAX,
+            "each kanji is three bytes, so a byte count would reject it"
+        );
         let parsed = QuestionText::parse(&text, MAX).expect("exactly the limit in characters must be accepted");
         assert_eq!(parsed.as_ref().chars().count(), MAX);
     }
@@ -115,13 +119,22 @@ mod tests {
     #[test]
     fn japanese_text_one_character_over_the_limit_is_rejected() {
         let text = "問".repeat(MAX + 1);
-        assert_eq!(QuestionText::parse(&text, MAX), Err(InvalidText::TooLong(TooLong { max: MAX, actual: MAX + 1 })));
+        assert_eq!(
+            QuestionText::parse(&text, MAX),
+            Err(InvalidText::TooLong(TooLong {
+                max: MAX,
+                actual: MAX + 1
+            }))
+        );
     }
 
     #[test]
     fn characters_outside_the_bmp_count_once() {
         let text = "🎉".repeat(10);
-        assert!(QuestionText::parse(&text, 10).is_ok(), "an emoji is one character, even if two UTF-16 units");
+        assert!(
+            QuestionText::parse(&text, 10).is_ok(),
+            "an emoji is one character, even if two UTF-16 units"
+        );
         assert!(QuestionText::parse(&text, 9).is_err());
     }
 
@@ -143,14 +156,21 @@ mod tests {
             ("\u{85}next", "next"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(QuestionText::parse(raw, MAX).map(|t| t.to_string()), Ok(expected.to_owned()), "input {raw:?}");
+            assert_eq!(
+                QuestionText::parse(raw, MAX).map(|t| t.to_string()),
+                Ok(expected.to_owned()),
+                "input {raw:?}"
+            );
         }
     }
 
     #[test]
     fn the_limit_applies_after_trimming() {
         let raw = format!("   {}   ", "x".repeat(5));
-        assert_eq!(QuestionText::parse(&raw, 5).map(|t| t.to_string()), Ok("xxxxx".to_owned()));
+        assert_eq!(
+            QuestionText::parse(&raw, 5).map(|t| t.to_string()),
+            Ok("xxxxx".to_owned())
+        );
     }
 
     #[test]
@@ -173,7 +193,13 @@ mod tests {
     fn blank_or_absent_nickname_means_none() {
         assert_eq!(Nickname::parse_optional(None, 40), Ok(None));
         assert_eq!(Nickname::parse_optional(Some("  \t"), 40), Ok(None));
-        assert_eq!(Nickname::parse_optional(Some(" Ken "), 40).map(|n| n.map(|n| n.to_string())), Ok(Some("Ken".into())));
-        assert!(Nickname::parse_optional(Some(&"x".repeat(41)), 40).is_err(), "too long is an error, not None");
+        assert_eq!(
+            Nickname::parse_optional(Some(" Ken "), 40).map(|n| n.map(|n| n.to_string())),
+            Ok(Some("Ken".into()))
+        );
+        assert!(
+            Nickname::parse_optional(Some(&"x".repeat(41)), 40).is_err(),
+            "too long is an error, not None"
+        );
     }
 }

@@ -78,7 +78,6 @@ impl IntakeError {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } })
     }
-
 }
 
 impl From<InvalidText> for IntakeError {

@@ -33,7 +33,9 @@ pub struct Intake {
 
 impl std::fmt::Debug for Intake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Intake").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Intake")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -45,7 +47,10 @@ enum Route<'a> {
 
 impl Intake {
     pub fn new(config: IntakeConfig, publisher: Arc<dyn QuestionPublisher>) -> Self {
-        Self { config: Arc::new(config), publisher }
+        Self {
+            config: Arc::new(config),
+            publisher,
+        }
     }
 
     /// Answers one HTTP request. Never fails and never panics on any input: every outcome is a response.
@@ -73,19 +78,39 @@ impl Intake {
         let (room, links) = match room {
             None => (self.config.rooms.default_room(), Links::FROM_ROOT),
             Some(name) => match self.config.rooms.get(name) {
-                Some(room) => (room, Links { action: "../questions", form: name.to_owned() }),
+                Some(room) => (
+                    room,
+                    Links {
+                        action: "../questions",
+                        form: name.to_owned(),
+                    },
+                ),
                 None => return self.error_response(req, &IntakeError::NotFound),
             },
         };
-        let state = FormState { sent: query.first("sent").is_some(), ..FormState::default() };
+        let state = FormState {
+            sent: query.first("sent").is_some(),
+            ..FormState::default()
+        };
         html(StatusCode::OK, self.render(lang, room, &links, &state))
     }
 
     fn render(&self, lang: Lang, room: &Room, links: &Links, state: &FormState<'_>) -> String {
         let limits = self.config.limits;
         let id = QuestionId::new_random().to_string();
-        let page_links = page::PageLinks { action: links.action, form: &links.form };
-        page::render_form(lang, room, &page_links, limits.question_chars, limits.nickname_chars, &id, state)
+        let page_links = page::PageLinks {
+            action: links.action,
+            form: &links.form,
+        };
+        page::render_form(
+            lang,
+            room,
+            &page_links,
+            limits.question_chars,
+            limits.nickname_chars,
+            &id,
+            state,
+        )
     }
 
     async fn submit(&self, req: &Request) -> Response<Body> {
@@ -108,11 +133,19 @@ impl Intake {
             Ok(question) => question,
             Err(e) => {
                 info!(outcome = "rejected", code = e.code(), "question refused");
-                return if as_html { self.form_error(lang, &kept, &e) } else { json_error(&e) };
+                return if as_html {
+                    self.form_error(lang, &kept, &e)
+                } else {
+                    json_error(&e)
+                };
             }
         };
         let span = info_span!("question", id = %question.id, room = %question.room);
-        let published = self.publisher.publish(&QuestionMessage::from(&question)).instrument(span.clone()).await;
+        let published = self
+            .publisher
+            .publish(&QuestionMessage::from(&question))
+            .instrument(span.clone())
+            .await;
         let _entered = span.enter();
         match published {
             Ok(message_id) => {
@@ -120,12 +153,23 @@ impl Intake {
                 if as_html {
                     return see_other_after_sending(&self.form_link_from_root(kept.room.as_deref()), lang);
                 }
-                json(StatusCode::ACCEPTED, &serde_json::json!({ "id": question.id, "status": "queued" }))
+                json(
+                    StatusCode::ACCEPTED,
+                    &serde_json::json!({ "id": question.id, "status": "queued" }),
+                )
             }
             Err(cause) => {
-                error!(outcome = "unavailable", error = format!("{cause:#}"), "question not queued");
+                error!(
+                    outcome = "unavailable",
+                    error = format!("{cause:#}"),
+                    "question not queued"
+                );
                 let e = IntakeError::Unavailable(cause);
-                if as_html { self.form_error(lang, &kept, &e) } else { json_error(&e) }
+                if as_html {
+                    self.form_error(lang, &kept, &e)
+                } else {
+                    json_error(&e)
+                }
             }
         }
     }
@@ -141,10 +185,22 @@ impl Intake {
     /// The form again, as the answer to a plain form post, with the student's text kept and the error explained.
     fn form_error(&self, lang: Lang, kept: &Kept, e: &IntakeError) -> Response<Body> {
         let rooms = &self.config.rooms;
-        let room = kept.room.as_deref().and_then(|r| rooms.get(r.trim())).unwrap_or(rooms.default_room());
+        let room = kept
+            .room
+            .as_deref()
+            .and_then(|r| rooms.get(r.trim()))
+            .unwrap_or(rooms.default_room());
         // This page is the answer to `POST /questions`, so links are relative to the root.
-        let links = Links { action: "questions", form: self.form_link_from_root(Some(room.name().as_ref())) };
-        let state = FormState { text: &kept.text, nickname: &kept.nickname, error: Some(e.code()), sent: false };
+        let links = Links {
+            action: "questions",
+            form: self.form_link_from_root(Some(room.name().as_ref())),
+        };
+        let state = FormState {
+            text: &kept.text,
+            nickname: &kept.nickname,
+            error: Some(e.code()),
+            sent: false,
+        };
         let mut response = html(e.status(), self.render(lang, room, &links, &state));
         add_error_headers(&mut response, e);
         response
@@ -166,7 +222,10 @@ struct Links {
 }
 
 impl Links {
-    const FROM_ROOT: Links = Links { action: "questions", form: String::new() };
+    const FROM_ROOT: Links = Links {
+        action: "questions",
+        form: String::new(),
+    };
 }
 
 /// What the student typed, kept to put back into the form after an error.
@@ -187,7 +246,11 @@ fn route_path(req: &Request) -> String {
     if let Some(stage) = stage.filter(|s| *s != "$default") {
         if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
             if rest.is_empty() || rest.starts_with('/') {
-                return if rest.is_empty() { "/".to_owned() } else { rest.to_owned() };
+                return if rest.is_empty() {
+                    "/".to_owned()
+                } else {
+                    rest.to_owned()
+                };
             }
         }
     }
@@ -195,14 +258,20 @@ fn route_path(req: &Request) -> String {
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
 }
 
 fn html(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     // Each rendered form carries a fresh submission id: a cached copy would reuse it for another question.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
@@ -253,7 +322,9 @@ fn see_other_after_sending(form_link: &str, lang: Lang) -> Response<Body> {
     if let Ok(location) = HeaderValue::try_from(location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

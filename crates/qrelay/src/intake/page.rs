@@ -19,7 +19,10 @@ impl Lang {
         if let Some(lang) = query_lang.and_then(Self::from_tag) {
             return lang;
         }
-        let accept = headers.get(http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let accept = headers
+            .get(http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let mut best: Option<(f32, Self)> = None;
         for item in accept.split(',') {
             let mut parts = item.split(';');
@@ -39,7 +42,12 @@ impl Lang {
 
     /// `ja`, `ja-JP`, `en-US`, ... (case-insensitive).
     pub fn from_tag(tag: &str) -> Option<Self> {
-        let primary = tag.split(['-', '_']).next().unwrap_or_default().trim().to_ascii_lowercase();
+        let primary = tag
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         match primary.as_str() {
             "ja" => Some(Self::Ja),
             "en" => Some(Self::En),
@@ -191,13 +199,20 @@ struct Strings {
 
 impl Strings {
     fn message(&self, code: &str) -> &'static str {
-        self.errors.iter().find(|(c, _)| *c == code).map_or(self.errors[0].1, |(_, m)| m)
+        self.errors
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(self.errors[0].1, |(_, m)| m)
     }
 
     /// The strings the script needs, as a JSON object safe to embed in a `<script>` element.
     fn to_json(&self) -> String {
         let mut map = serde_json::Map::new();
-        for (key, value) in [("sending", self.sending), ("sent", self.sent), ("network", self.network)] {
+        for (key, value) in [
+            ("sending", self.sending),
+            ("sent", self.sent),
+            ("network", self.network),
+        ] {
             map.insert(key.into(), value.into());
         }
         for (code, message) in self.errors {
@@ -220,15 +235,27 @@ static JA: Strings = Strings {
     network: "サーバーに接続できませんでした。入力した質問は残っています。もう一度送信してください。",
     not_found: "ページが見つかりません。講師から共有されたリンクを確認してください。",
     errors: &[
-        ("unavailable", "いま質問を受け付けられませんでした。入力した質問は残っています。少し待ってもう一度送信してください。"),
+        (
+            "unavailable",
+            "いま質問を受け付けられませんでした。入力した質問は残っています。少し待ってもう一度送信してください。",
+        ),
         ("empty_text", "質問を入力してください。"),
         ("text_too_long", "質問が長すぎます。短くしてください。"),
         ("nickname_too_long", "ニックネームが長すぎます。"),
-        ("unknown_room", "このルームは存在しません。講師から共有されたリンクを確認してください。"),
+        (
+            "unknown_room",
+            "このルームは存在しません。講師から共有されたリンクを確認してください。",
+        ),
         ("payload_too_large", "送信内容が大きすぎます。"),
-        ("malformed_body", "送信内容を読み取れませんでした。ページを再読み込みしてください。"),
+        (
+            "malformed_body",
+            "送信内容を読み取れませんでした。ページを再読み込みしてください。",
+        ),
         ("invalid_submission_id", "ページを再読み込みしてから送信してください。"),
-        ("unsupported_media_type", "送信内容を読み取れませんでした。ページを再読み込みしてください。"),
+        (
+            "unsupported_media_type",
+            "送信内容を読み取れませんでした。ページを再読み込みしてください。",
+        ),
     ],
 };
 
@@ -245,15 +272,27 @@ static EN: Strings = Strings {
     network: "Could not reach the server. Your question is still here; please send it again.",
     not_found: "Page not found. Please check the link your instructor shared.",
     errors: &[
-        ("unavailable", "Your question could not be taken right now. It is still here; please wait a moment and send it again."),
+        (
+            "unavailable",
+            "Your question could not be taken right now. It is still here; please wait a moment and send it again.",
+        ),
         ("empty_text", "Please type your question."),
         ("text_too_long", "Your question is too long; please shorten it."),
         ("nickname_too_long", "The nickname is too long."),
-        ("unknown_room", "This room does not exist. Please check the link your instructor shared."),
+        (
+            "unknown_room",
+            "This room does not exist. Please check the link your instructor shared.",
+        ),
         ("payload_too_large", "What you sent is too large."),
-        ("malformed_body", "What you sent could not be read. Please reload the page."),
+        (
+            "malformed_body",
+            "What you sent could not be read. Please reload the page.",
+        ),
         ("invalid_submission_id", "Please reload the page and send again."),
-        ("unsupported_media_type", "What you sent could not be read. Please reload the page."),
+        (
+            "unsupported_media_type",
+            "What you sent could not be read. Please reload the page.",
+        ),
     ],
 };
 
@@ -264,7 +303,18 @@ mod tests {
 
     fn page(lang: Lang, state: &FormState<'_>) -> String {
         let rooms = Rooms::parse("rust-101").expect("rooms");
-        render_form(lang, rooms.default_room(), &PageLinks { action: "../questions", form: "" }, 1000, 40, "6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f", state)
+        render_form(
+            lang,
+            rooms.default_room(),
+            &PageLinks {
+                action: "../questions",
+                form: "",
+            },
+            1000,
+            40,
+            "6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f",
+            state,
+        )
     }
 
     #[test]
@@ -282,20 +332,42 @@ mod tests {
     fn the_form_speaks_japanese_and_english() {
         let ja = page(Lang::Ja, &FormState::default());
         assert!(ja.contains("<html lang=\"ja\">"), "ja page declares its language");
-        for s in ["匿名で質問する", "送信", "ニックネーム（任意）", "IPアドレス", "English"] {
+        for s in [
+            "匿名で質問する",
+            "送信",
+            "ニックネーム（任意）",
+            "IPアドレス",
+            "English",
+        ] {
             assert!(ja.contains(s), "ja page lacks {s:?}");
         }
         let en = page(Lang::En, &FormState::default());
         assert!(en.contains("<html lang=\"en\">"), "en page declares its language");
-        for s in ["Ask a question anonymously", "Send", "Nickname (optional)", "IP address", "日本語"] {
+        for s in [
+            "Ask a question anonymously",
+            "Send",
+            "Nickname (optional)",
+            "IP address",
+            "日本語",
+        ] {
             assert!(en.contains(s), "en page lacks {s:?}");
         }
     }
 
     #[test]
     fn kept_text_is_escaped_and_shown() {
-        let html = page(Lang::En, &FormState { text: "</textarea><script>x</script>", error: Some("unavailable"), ..Default::default() });
-        assert!(html.contains("&lt;/textarea&gt;&lt;script&gt;x&lt;/script&gt;</textarea>"), "text kept, escaped");
+        let html = page(
+            Lang::En,
+            &FormState {
+                text: "</textarea><script>x</script>",
+                error: Some("unavailable"),
+                ..Default::default()
+            },
+        );
+        assert!(
+            html.contains("&lt;/textarea&gt;&lt;script&gt;x&lt;/script&gt;</textarea>"),
+            "text kept, escaped"
+        );
         assert!(html.contains("It is still here"), "the error is explained");
     }
 
@@ -314,7 +386,11 @@ mod tests {
         for (query, accept, expected) in cases {
             let mut headers = HeaderMap::new();
             headers.insert(http::header::ACCEPT_LANGUAGE, accept.parse().expect("header"));
-            assert_eq!(Lang::negotiate(query, &headers), expected, "query {query:?}, Accept-Language {accept:?}");
+            assert_eq!(
+                Lang::negotiate(query, &headers),
+                expected,
+                "query {query:?}, Accept-Language {accept:?}"
+            );
         }
     }
 }

@@ -49,7 +49,12 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, IntakeError> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .ok_or(IntakeError::UnsupportedMediaType)?;
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(Encoding::Json),
         "application/x-www-form-urlencoded" => Ok(Encoding::Form),
@@ -62,13 +67,23 @@ impl IntakeForm {
     pub fn into_question(self, rooms: &Rooms, limits: Limits, now: Timestamp) -> Result<Question, IntakeError> {
         let text = QuestionText::parse(self.text.as_deref().unwrap_or_default(), limits.question_chars)?;
         let room = rooms.resolve(self.room.as_deref())?.name().clone();
-        let nickname = Nickname::parse_optional(self.nickname.as_deref(), limits.nickname_chars)
-            .map_err(|e| IntakeError::NicknameTooLong { max: e.max, actual: e.actual })?;
+        let nickname = Nickname::parse_optional(self.nickname.as_deref(), limits.nickname_chars).map_err(|e| {
+            IntakeError::NicknameTooLong {
+                max: e.max,
+                actual: e.actual,
+            }
+        })?;
         let id = match self.submission_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => QuestionId::new_random(),
             Some(raw) => QuestionId::parse(raw).ok_or(IntakeError::InvalidSubmissionId)?,
         };
-        Ok(Question { id, room, text, nickname, submitted_at: now })
+        Ok(Question {
+            id,
+            room,
+            text,
+            nickname,
+            submitted_at: now,
+        })
     }
 }
 
@@ -89,13 +104,21 @@ mod tests {
             ("Application/JSON; charset=utf-8", Encoding::Json),
             ("application/x-www-form-urlencoded;charset=UTF-8", Encoding::Form),
         ] {
-            let (_, encoding) = decode(&headers(ct), b"text=x").or_else(|_| decode(&headers(ct), br#"{"text":"x"}"#)).expect(ct);
+            let (_, encoding) = decode(&headers(ct), b"text=x")
+                .or_else(|_| decode(&headers(ct), br#"{"text":"x"}"#))
+                .expect(ct);
             assert_eq!(encoding, expected, "{ct}");
         }
         for ct in ["text/plain", "multipart/form-data; boundary=x", "application/jsonx"] {
-            assert!(matches!(decode(&headers(ct), b"{}"), Err(IntakeError::UnsupportedMediaType)), "{ct}");
+            assert!(
+                matches!(decode(&headers(ct), b"{}"), Err(IntakeError::UnsupportedMediaType)),
+                "{ct}"
+            );
         }
-        assert!(matches!(decode(&HeaderMap::new(), b"{}"), Err(IntakeError::UnsupportedMediaType)), "no content type");
+        assert!(
+            matches!(decode(&HeaderMap::new(), b"{}"), Err(IntakeError::UnsupportedMediaType)),
+            "no content type"
+        );
     }
 
     #[test]
@@ -109,14 +132,21 @@ mod tests {
     #[test]
     fn a_body_over_16_kib_is_too_large() {
         let body = vec![b'a'; MAX_BODY_BYTES + 1];
-        assert!(matches!(decode(&headers("application/json"), &body), Err(IntakeError::PayloadTooLarge)));
+        assert!(matches!(
+            decode(&headers("application/json"), &body),
+            Err(IntakeError::PayloadTooLarge)
+        ));
     }
 
     #[test]
     fn json_of_the_wrong_shape_is_malformed() {
         for body in [&b"[1,2]"[..], b"{\"text\": 5}", b"{", b"\xff\xfe", b""] {
             let result = decode(&headers("application/json"), body);
-            assert!(matches!(result, Err(IntakeError::MalformedBody(_))), "{:?}", String::from_utf8_lossy(body));
+            assert!(
+                matches!(result, Err(IntakeError::MalformedBody(_))),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

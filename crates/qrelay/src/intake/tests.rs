@@ -49,7 +49,8 @@ fn body_text(response: &Response<Body>) -> String {
 }
 
 fn body_json(response: &Response<Body>) -> serde_json::Value {
-    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", body_text(response)))
+    serde_json::from_slice(response.body().as_ref())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", body_text(response)))
 }
 
 fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
@@ -59,23 +60,35 @@ fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn a_json_question_is_queued_after_it_is_published() {
     let publisher = Arc::new(FakePublisher::default());
-    let response = intake_with(publisher.clone()).handle(event!("intake-post-json.json")).await;
+    let response = intake_with(publisher.clone())
+        .handle(event!("intake-post-json.json"))
+        .await;
 
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let body = body_json(&response);
     assert_eq!(body["status"], "queued");
     let published = publisher.published.lock().expect("lock");
     assert_eq!(published.len(), 1, "exactly one publish");
-    assert_eq!(body["id"], published[0].id.to_string(), "the answered id is the published id");
+    assert_eq!(
+        body["id"],
+        published[0].id.to_string(),
+        "the answered id is the published id"
+    );
     assert_eq!(published[0].room, "rust-101");
     assert_eq!(published[0].nickname.as_deref(), Some("たろう"));
-    assert!(published[0].text.starts_with("所有権と借用"), "text published as typed: {}", published[0].text);
+    assert!(
+        published[0].text.starts_with("所有権と借用"),
+        "text published as typed: {}",
+        published[0].text
+    );
 }
 
 #[tokio::test]
 async fn nothing_identifying_reaches_the_published_document() {
     let publisher = Arc::new(FakePublisher::default());
-    intake_with(publisher.clone()).handle(event!("intake-post-json.json")).await;
+    intake_with(publisher.clone())
+        .handle(event!("intake-post-json.json"))
+        .await;
     let json = publisher.published.lock().expect("lock")[0].to_json();
     for needle in ["203.0.113.42", "iPhone", "Mozilla", "session=abc", "JKJaXmPLvHcESHA"] {
         assert!(!json.contains(needle), "published document leaks {needle:?}: {json}");
@@ -85,52 +98,127 @@ async fn nothing_identifying_reaches_the_published_document() {
 #[tokio::test]
 async fn a_plain_form_post_is_answered_with_a_redirect_to_the_form() {
     let publisher = Arc::new(FakePublisher::default());
-    let response = intake_with(publisher.clone()).handle(event!("intake-post-form.json")).await;
+    let response = intake_with(publisher.clone())
+        .handle(event!("intake-post-form.json"))
+        .await;
 
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "Post/Redirect/Get: {}", body_text(&response));
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "Post/Redirect/Get: {}",
+        body_text(&response)
+    );
     assert_eq!(header(&response, "location"), Some("./?sent=1&lang=en"));
     let published = publisher.published.lock().expect("lock");
     assert_eq!(published.len(), 1);
-    assert_eq!((published[0].room.as_str(), published[0].text.as_str()), ("general", "What is a lifetime?"));
+    assert_eq!(
+        (published[0].room.as_str(), published[0].text.as_str()),
+        ("general", "What is a lifetime?")
+    );
     assert_eq!(published[0].nickname, None, "a blank nickname is no nickname");
 }
 
 #[tokio::test]
 async fn sns_failure_gives_503_and_nothing_is_reported_as_queued() {
-    let publisher = Arc::new(FakePublisher { failing: true, ..Default::default() });
-    let response = intake_with(publisher.clone()).handle(event!("intake-post-json.json")).await;
+    let publisher = Arc::new(FakePublisher {
+        failing: true,
+        ..Default::default()
+    });
+    let response = intake_with(publisher.clone())
+        .handle(event!("intake-post-json.json"))
+        .await;
 
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(header(&response, "retry-after"), Some("5"));
     let body = body_json(&response);
     assert_eq!(body["error"]["code"], "unavailable");
-    assert!(body.get("status").is_none() && body.get("id").is_none(), "no queued answer: {body}");
-    assert!(!body.to_string().contains("fake"), "the cause stays in our logs: {body}");
+    assert!(
+        body.get("status").is_none() && body.get("id").is_none(),
+        "no queued answer: {body}"
+    );
+    assert!(
+        !body.to_string().contains("fake"),
+        "the cause stays in our logs: {body}"
+    );
 }
 
 #[tokio::test]
 async fn sns_failure_on_a_plain_form_post_keeps_the_students_text() {
-    let publisher = Arc::new(FakePublisher { failing: true, ..Default::default() });
+    let publisher = Arc::new(FakePublisher {
+        failing: true,
+        ..Default::default()
+    });
     let response = intake_with(publisher).handle(event!("intake-post-form.json")).await;
 
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let html = body_text(&response);
-    assert!(html.contains(">What is a lifetime?</textarea>"), "text kept in the form");
-    assert!(html.contains("please wait a moment and send it again"), "error explained in English");
+    assert!(
+        html.contains(">What is a lifetime?</textarea>"),
+        "text kept in the form"
+    );
+    assert!(
+        html.contains("please wait a moment and send it again"),
+        "error explained in English"
+    );
 }
 
 #[tokio::test]
 async fn bad_requests_get_their_own_status_and_code() {
     let cases: [(&str, Request, StatusCode, &str); 9] = [
-        ("empty text", event!("intake-post-empty-text.json"), StatusCode::BAD_REQUEST, "empty_text"),
-        ("too long", event!("intake-post-too-long.json"), StatusCode::BAD_REQUEST, "text_too_long"),
-        ("unknown room", event!("intake-post-unknown-room.json"), StatusCode::BAD_REQUEST, "unknown_room"),
-        ("malformed", event!("intake-post-malformed.json"), StatusCode::BAD_REQUEST, "malformed_body"),
-        ("over 16 KiB", event!("intake-post-too-large.json"), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        ("text/plain", event!("intake-post-text-plain.json"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        ("DELETE", event!("intake-delete-questions.json"), StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        ("unknown path", event!("intake-get-unknown-path.json"), StatusCode::NOT_FOUND, "not_found"),
-        ("unknown room form", event!("intake-get-unknown-room.json"), StatusCode::NOT_FOUND, "not_found"),
+        (
+            "empty text",
+            event!("intake-post-empty-text.json"),
+            StatusCode::BAD_REQUEST,
+            "empty_text",
+        ),
+        (
+            "too long",
+            event!("intake-post-too-long.json"),
+            StatusCode::BAD_REQUEST,
+            "text_too_long",
+        ),
+        (
+            "unknown room",
+            event!("intake-post-unknown-room.json"),
+            StatusCode::BAD_REQUEST,
+            "unknown_room",
+        ),
+        (
+            "malformed",
+            event!("intake-post-malformed.json"),
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+        ),
+        (
+            "over 16 KiB",
+            event!("intake-post-too-large.json"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "text/plain",
+            event!("intake-post-text-plain.json"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "DELETE",
+            event!("intake-delete-questions.json"),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "unknown path",
+            event!("intake-get-unknown-path.json"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "unknown room form",
+            event!("intake-get-unknown-room.json"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
     ];
     for (what, request, status, code) in cases {
         let publisher = Arc::new(FakePublisher::default());
@@ -139,14 +227,22 @@ async fn bad_requests_get_their_own_status_and_code() {
         assert_eq!(header(&response, "content-type"), Some("application/json"), "{what}");
         let body = body_json(&response);
         assert_eq!(body["error"]["code"], code, "{what}: {body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: message");
-        assert!(publisher.published.lock().expect("lock").is_empty(), "{what}: nothing published");
+        assert!(
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: message"
+        );
+        assert!(
+            publisher.published.lock().expect("lock").is_empty(),
+            "{what}: nothing published"
+        );
     }
 }
 
 #[tokio::test]
 async fn wrong_method_names_the_allowed_one() {
-    let response = intake_with(Arc::default()).handle(event!("intake-delete-questions.json")).await;
+    let response = intake_with(Arc::default())
+        .handle(event!("intake-delete-questions.json"))
+        .await;
     assert_eq!(header(&response, "allow"), Some("POST"));
 }
 
@@ -158,13 +254,22 @@ async fn the_form_is_served_in_the_negotiated_language() {
     assert_eq!(ja.status(), StatusCode::OK);
     assert_eq!(header(&ja, "content-type"), Some("text/html; charset=utf-8"));
     let html = body_text(&ja);
-    assert!(html.contains("<html lang=\"ja\">") && html.contains("<strong>general</strong>"), "ja, default room");
+    assert!(
+        html.contains("<html lang=\"ja\">") && html.contains("<strong>general</strong>"),
+        "ja, default room"
+    );
     assert!(html.contains("action=\"questions\""), "posts relative to the root");
 
     let en = body_text(&intake.handle(event!("intake-get-room-form-en.json")).await);
-    assert!(en.contains("<html lang=\"en\">") && en.contains("<strong>rust-101</strong>"), "?lang=en wins, room bound");
+    assert!(
+        en.contains("<html lang=\"en\">") && en.contains("<strong>rust-101</strong>"),
+        "?lang=en wins, room bound"
+    );
     assert!(en.contains("action=\"../questions\""), "posts relative to /r/rust-101");
-    assert!(en.contains("href=\"rust-101?lang=ja\""), "language switch stays in the room");
+    assert!(
+        en.contains("href=\"rust-101?lang=ja\""),
+        "language switch stays in the room"
+    );
 }
 
 #[tokio::test]
