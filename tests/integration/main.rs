@@ -3,6 +3,7 @@
 //!
 //! One test binary for the whole workspace (see matklad's "Delete Cargo Integration Tests").
 
+mod browser;
 mod consumer;
 mod intake;
 mod redrive;

@@ -7,6 +7,7 @@
 
 mod error;
 mod page;
+mod qr;
 mod submission;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ impl std::fmt::Debug for Intake {
 /// The routes intake serves, by path.
 enum Route<'a> {
     Form(Option<&'a str>),
+    QrCode(&'a str),
     Questions,
 }
 
@@ -59,22 +61,23 @@ impl Intake {
         let route = match path.as_str() {
             "/" | "" => Route::Form(None),
             "/questions" => Route::Questions,
-            p => match p.strip_prefix("/r/") {
-                Some(room) if !room.is_empty() && !room.contains('/') => Route::Form(Some(room)),
+            p => match p.strip_prefix("/r/").map(|rest| rest.split_once('/').unwrap_or((rest, ""))) {
+                Some((room, "")) if !room.is_empty() => Route::Form(Some(room)),
+                Some((room, "qr.svg")) if !room.is_empty() => Route::QrCode(room),
                 _ => return self.error_response(&req, &IntakeError::NotFound),
             },
         };
         match (route, req.method()) {
             (Route::Form(room), &Method::GET) => self.form(&req, room),
+            (Route::QrCode(room), &Method::GET) => self.qr_code(&req, &path, room),
             (Route::Questions, &Method::POST) => self.submit(&req).await,
-            (Route::Form(_), _) => self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "GET" }),
+            (Route::Form(_) | Route::QrCode(_), _) => self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "GET" }),
             (Route::Questions, _) => self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "POST" }),
         }
     }
 
     fn form(&self, req: &Request, room: Option<&str>) -> Response<Body> {
-        let query = req.query_string_parameters();
-        let lang = Lang::negotiate(query.first("lang"), req.headers());
+        let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
         let (room, links) = match room {
             None => (self.config.rooms.default_room(), Links::FROM_ROOT),
             Some(name) => match self.config.rooms.get(name) {
@@ -89,10 +92,29 @@ impl Intake {
             },
         };
         let state = FormState {
-            sent: query.first("sent").is_some(),
+            sent: query_param(req, "sent").is_some(),
             ..FormState::default()
         };
         html(StatusCode::OK, self.render(lang, room, &links, &state))
+    }
+
+    /// An SVG QR code of the room's form link, for the instructor to project.
+    fn qr_code(&self, req: &Request, route_path: &str, room: &str) -> Response<Body> {
+        if self.config.rooms.get(room).is_none() {
+            return self.error_response(req, &IntakeError::NotFound);
+        }
+        let link = format!("{}/r/{room}", public_base_url(req, route_path));
+        match qr::svg(&link) {
+            Some(svg) => {
+                let mut response = Response::new(Body::from(svg));
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+                headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                response
+            }
+            None => json_error(&IntakeError::NotFound),
+        }
     }
 
     fn render(&self, lang: Lang, room: &Room, links: &Links, state: &FormState<'_>) -> String {
@@ -208,7 +230,7 @@ impl Intake {
 
     fn error_response(&self, req: &Request, e: &IntakeError) -> Response<Body> {
         if matches!(e, IntakeError::NotFound) && req.method() == Method::GET && accepts_html(req.headers()) {
-            let lang = Lang::negotiate(req.query_string_parameters().first("lang"), req.headers());
+            let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
             return html(StatusCode::NOT_FOUND, page::render_not_found(lang));
         }
         json_error(e)
@@ -235,6 +257,16 @@ struct Kept {
     room: Option<String>,
 }
 
+/// A query parameter: from API Gateway's parsed parameters, or from the URI when the request did not come through
+/// API Gateway (the local runner).
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    if let Some(value) = req.query_string_parameters().first(name) {
+        return Some(value.to_owned());
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query()?).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
 /// The path to route on: the one API Gateway received, without a named stage (`$default` has none).
 fn route_path(req: &Request) -> String {
     let raw = req.raw_http_path();
@@ -255,6 +287,22 @@ fn route_path(req: &Request) -> String {
         }
     }
     path.to_owned()
+}
+
+/// The site's public address as the client reached it: scheme, host and any stage or base path in front of our
+/// routes (what the raw path has before `route_path`).
+fn public_base_url(req: &Request, route_path: &str) -> String {
+    let headers = req.headers();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(if local { "http" } else { "https" });
+    let raw = req.raw_http_path();
+    let full = if raw.is_empty() { req.uri().path() } else { raw };
+    let prefix = full.strip_suffix(route_path).unwrap_or_default().trim_end_matches('/');
+    format!("{scheme}://{host}{prefix}")
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {

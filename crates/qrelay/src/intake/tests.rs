@@ -346,3 +346,37 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn a_rooms_qr_code_links_to_its_form_as_the_student_reaches_it() {
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/intake-get-room-form-en.json")).expect("json");
+    event["rawPath"] = "/prod/r/rust-101/qr.svg".into();
+    event["requestContext"]["stage"] = "prod".into();
+    let request = lambda_http::request::from_str(&event.to_string()).expect("event");
+    let intake = intake_with(Arc::default());
+
+    let response = intake.handle(request).await;
+
+    assert_eq!(response.status(), StatusCode::OK, "{}", body_text(&response));
+    assert_eq!(header(&response, "content-type"), Some("image/svg+xml"));
+    let expected = qr::svg("https://abc123.execute-api.ap-northeast-1.amazonaws.com/prod/r/rust-101").expect("qr");
+    assert_eq!(body_text(&response), expected, "encodes the public form link, stage included");
+
+    let mut unknown = event.clone();
+    unknown["rawPath"] = "/prod/r/python/qr.svg".into();
+    let response = intake.handle(lambda_http::request::from_str(&unknown.to_string()).expect("event")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "no QR code for an unknown room");
+}
+
+#[tokio::test]
+async fn query_parameters_work_without_api_gateway_too() {
+    let request = http::Request::builder()
+        .uri("http://127.0.0.1:3000/r/rust-101?lang=en&sent=1")
+        .header("accept-language", "ja")
+        .body(Body::Empty)
+        .expect("request");
+    let html = body_text(&intake_with(Arc::default()).handle(request).await);
+    assert!(html.contains("<html lang=\"en\">"), "?lang=en read from the URI");
+    assert!(html.contains("Sent!"), "?sent=1 read from the URI");
+}

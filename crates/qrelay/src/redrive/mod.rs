@@ -115,6 +115,22 @@ pub struct DeadLetterReport {
     pub unreadable: u32,
 }
 
+impl DeadLetterReport {
+    /// Counts one dead letter by its body (an SNS envelope or a raw question document).
+    pub fn add(&mut self, body: &str) {
+        self.count += 1;
+        match crate::consumer::parse_record_body(body) {
+            Ok(question) => {
+                *self.rooms.entry(question.room.to_string()).or_default() += 1;
+                let at = question.submitted_at;
+                self.oldest_submitted_at = Some(self.oldest_submitted_at.map_or(at, |o| o.min(at)));
+                self.newest_submitted_at = Some(self.newest_submitted_at.map_or(at, |n| n.max(at)));
+            }
+            Err(_) => self.unreadable += 1,
+        }
+    }
+}
+
 /// Time kept in reserve before the Lambda's deadline: enough to finish a batch and answer.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 

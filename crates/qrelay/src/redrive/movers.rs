@@ -13,7 +13,6 @@ use aws_sdk_sqs::types::{
 use serde::Serialize;
 
 use super::{DeadLetterReport, Failure};
-use crate::consumer::parse_record_body;
 use crate::consumer::queue::DEAD_LETTER_REASON;
 
 /// Looks into the dead-letter queue without moving anything.
@@ -113,7 +112,7 @@ impl DeadLetterQueue for Queues {
                     break;
                 }
                 for message in batch {
-                    summarise(&mut report, message.body.as_deref().unwrap_or_default());
+                    report.add(message.body.as_deref().unwrap_or_default());
                     held.extend(message.receipt_handle);
                 }
             }
@@ -138,19 +137,6 @@ impl DeadLetterQueue for Queues {
                 .await;
         }
         result.map(|()| report)
-    }
-}
-
-fn summarise(report: &mut DeadLetterReport, body: &str) {
-    report.count += 1;
-    match parse_record_body(body) {
-        Ok(question) => {
-            *report.rooms.entry(question.room.to_string()).or_default() += 1;
-            let at = question.submitted_at;
-            report.oldest_submitted_at = Some(report.oldest_submitted_at.map_or(at, |o| o.min(at)));
-            report.newest_submitted_at = Some(report.newest_submitted_at.map_or(at, |n| n.max(at)));
-        }
-        Err(_) => report.unreadable += 1,
     }
 }
 

@@ -1,0 +1,14 @@
+//! qrelay on one machine, for a first look and for development: the real intake routes over HTTP on loopback,
+//! the real consumer and redrive logic behind the same ports, with in-process queues in place of SNS and SQS
+//! (or the real AWS adapters when `AWS_ENDPOINT_URL` points at moto or another endpoint), and a board page in
+//! place of the chat (or a real Rocket.Chat or webhook when configured).
+
+pub mod board;
+pub mod memq;
+pub mod ports;
+mod pages;
+mod server;
+mod system;
+
+pub use server::{Running, start};
+pub use system::{Backend, ChatChoice, LocalConfig, System};
