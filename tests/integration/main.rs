@@ -6,5 +6,6 @@
 mod browser;
 mod consumer;
 mod intake;
+mod local;
 mod redrive;
 mod support;

@@ -222,3 +222,21 @@ async fn message_attributes_survive_the_move() {
         "the consumer's stale reason is dropped"
     );
 }
+
+#[tokio::test]
+async fn the_sample_redrive_events_are_understood() {
+    let pipeline = Pipeline::start().await;
+    dead_lettered_questions(&pipeline, 2).await;
+    let redrive = redrive(&pipeline);
+    let cases = [
+        ("redrive-dry-run.json", include_str!("../../events/redrive-dry-run.json"), 0),
+        ("redrive-status.json", include_str!("../../events/redrive-status.json"), 0),
+        ("redrive-limit.json", include_str!("../../events/redrive-limit.json"), 2),
+        ("redrive-all.json", include_str!("../../events/redrive-all.json"), 0),
+    ];
+    for (name, json, moved) in cases {
+        let event: serde_json::Value = serde_json::from_str(json).expect(name);
+        let summary = run(&redrive, event).await;
+        assert_eq!(summary.moved, moved, "{name}: {summary:?}");
+    }
+}

@@ -53,6 +53,8 @@ pub struct LocalConfig {
     pub chat: ChatChoice,
     /// `AWS_ENDPOINT_URL`: use SNS and SQS there (moto) instead of in-process queues.
     pub aws_endpoint: Option<String>,
+    /// Receives before a question becomes a dead letter (30, as in the template; tests use fewer).
+    pub max_receive_count: u32,
 }
 
 impl LocalConfig {
@@ -98,6 +100,7 @@ impl LocalConfig {
             backoff: Backoff { base: Duration::from_secs(2), cap: Duration::from_secs(10) },
             chat,
             aws_endpoint: env.get("AWS_ENDPOINT_URL"),
+            max_receive_count: MAX_RECEIVE_COUNT,
         })
     }
 
@@ -112,6 +115,7 @@ impl LocalConfig {
             backoff: Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(2) },
             chat: ChatChoice::Board,
             aws_endpoint: None,
+            max_receive_count: MAX_RECEIVE_COUNT,
         }
     }
 }
@@ -167,14 +171,14 @@ impl System {
             match &config.aws_endpoint {
                 None => {
                     let dead_letters = MemQueue::new("questions-dlq");
-                    let queue = MemQueue::with_dead_letters("questions", MAX_RECEIVE_COUNT, dead_letters.clone());
+                    let queue = MemQueue::with_dead_letters("questions", config.max_receive_count, dead_letters.clone());
                     let queues = MemQueues { queue: queue.clone(), dead_letters };
                     let intake = Intake::new(intake_config("local".into()), Arc::new(MemTopic(queue)));
                     (intake, Backend::Memory(queues.clone()), Arc::new(queues))
                 }
                 Some(endpoint) => {
                     let (sns, sqs) = aws_clients(endpoint).await;
-                    let (topic_arn, queues) = create_aws_resources(&sns, &sqs).await?;
+                    let (topic_arn, queues) = create_aws_resources(&sns, &sqs, config.max_receive_count).await?;
                     let intake = Intake::new(intake_config(topic_arn.clone()), Arc::new(SnsPublisher::new(sns, topic_arn)));
                     let control = SqsQueueControl::new(sqs.clone(), &queues.queue_url, &queues.dead_letter_queue_url);
                     let poller = SqsPoller::new(sqs, &queues.queue_url, &queues.queue_arn);
@@ -311,13 +315,17 @@ async fn aws_clients(endpoint: &str) -> (aws_sdk_sns::Client, aws_sdk_sqs::Clien
 }
 
 /// Creates (or finds: the calls are idempotent) the topic, the queue, its dead-letter queue and the subscription.
-async fn create_aws_resources(sns: &aws_sdk_sns::Client, sqs: &aws_sdk_sqs::Client) -> anyhow::Result<(String, Queues)> {
+async fn create_aws_resources(
+    sns: &aws_sdk_sns::Client,
+    sqs: &aws_sdk_sqs::Client,
+    max_receive_count: u32,
+) -> anyhow::Result<(String, Queues)> {
     let topic_arn = sns.create_topic().name("qrelay-questions").send().await.context("creating the topic")?.topic_arn;
     let topic_arn = topic_arn.context("no topic ARN")?;
     let dlq_url = sqs.create_queue().queue_name("qrelay-questions-dlq").send().await.context("creating the DLQ")?.queue_url;
     let dlq_url = dlq_url.context("no DLQ URL")?;
     let dlq_arn = queue_arn(sqs, &dlq_url).await?;
-    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
+    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#);
     let queue_url = sqs
         .create_queue()
         .queue_name("qrelay-questions")
