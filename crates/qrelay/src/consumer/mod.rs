@@ -58,6 +58,13 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
+/// What the lanes of one batch share.
+struct Batch {
+    /// Set by the first failure that concerns the whole chat: the rest of the batch is not attempted.
+    blocked: Mutex<Option<ChatBlocked>>,
+    metrics: Mutex<BatchMetrics>,
+}
+
 /// Why the rest of a batch is not attempted.
 struct ChatBlocked {
     reason: String,
@@ -82,26 +89,52 @@ impl Consumer {
         }
     }
 
-    /// Handles one batch and reports the records that must be delivered again. Records are handled in order, one
-    /// at a time, so questions from one room reach the chat in the order the queue gave them.
+    /// Handles one batch and reports the records that must be delivered again.
+    ///
+    /// Records are grouped by room into lanes: within a lane they are posted one at a time, in queue order, so
+    /// each channel shows its questions in the order they were asked; lanes run concurrently, so a batch spread
+    /// over several rooms takes about as long as its busiest room instead of the sum of all.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let batch = Batch { blocked: Mutex::new(self.still_rate_limited()), metrics: Mutex::default() };
+        let mut lanes: Vec<(String, Vec<usize>)> = Vec::new();
+        for (index, record) in event.records.iter().enumerate() {
+            // A record that is not a question gets a lane of its own; it is dead-lettered without waiting.
+            let lane = parse_record(record).map(|q| q.room.to_string()).unwrap_or_else(|_| format!("\0{index}"));
+            match lanes.iter_mut().find(|(room, _)| *room == lane) {
+                Some((_, indexes)) => indexes.push(index),
+                None => lanes.push((lane, vec![index])),
+            }
+        }
+        let (records, shared) = (&event.records, &batch);
+        let lane_outcomes = futures_util::future::join_all(lanes.iter().map(|(_, indexes)| async move {
+            let mut outcomes = Vec::with_capacity(indexes.len());
+            for &index in indexes {
+                let record = &records[index];
+                let message_id = record.message_id.as_deref().unwrap_or_default();
+                let span = info_span!(
+                    "record",
+                    message_id = %message_id,
+                    question_id = tracing::field::Empty,
+                    room = tracing::field::Empty,
+                    chat_latency_ms = tracing::field::Empty
+                );
+                outcomes.push((index, self.handle_record(record, shared).instrument(span).await));
+            }
+            outcomes
+        }))
+        .await;
+        let mut outcomes: Vec<(usize, Outcome)> = lane_outcomes.into_iter().flatten().collect();
+        outcomes.sort_by_key(|(index, _)| *index);
         let mut response = SqsBatchResponse::default();
-        let mut metrics = BatchMetrics::default();
-        let mut blocked = self.still_rate_limited();
-        for record in &event.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            let span = info_span!("record", message_id = %message_id, question_id = tracing::field::Empty, room = tracing::field::Empty, chat_latency_ms = tracing::field::Empty);
-            let outcome = self
-                .handle_record(record, &mut blocked, &mut metrics)
-                .instrument(span)
-                .await;
+        let mut metrics = batch.metrics.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (index, outcome) in outcomes {
             match outcome {
                 Outcome::Posted => metrics.posted += 1,
                 Outcome::AlreadyPosted => metrics.already_posted += 1,
                 Outcome::DeadLettered { .. } => metrics.dead_lettered += 1,
                 Outcome::RetryLater { .. } => {
                     metrics.retried += 1;
-                    response.add_failure(message_id);
+                    response.add_failure(event.records[index].message_id.clone().unwrap_or_default());
                 }
             }
         }
@@ -117,15 +150,10 @@ impl Consumer {
         })
     }
 
-    async fn handle_record(
-        &self,
-        record: &SqsMessage,
-        blocked: &mut Option<ChatBlocked>,
-        metrics: &mut BatchMetrics,
-    ) -> Outcome {
+    async fn handle_record(&self, record: &SqsMessage, batch: &Batch) -> Outcome {
         let attempt = receive_count(record);
         let span = tracing::Span::current();
-        let outcome = match self.deliver(record, attempt, blocked, metrics, &span).await {
+        let outcome = match self.deliver(record, attempt, batch, &span).await {
             Ok(delivery) => delivery,
             Err(Undeliverable(reason)) => {
                 let body = record.body.as_deref().unwrap_or_default();
@@ -167,8 +195,7 @@ impl Consumer {
         &self,
         record: &SqsMessage,
         attempt: u32,
-        blocked: &mut Option<ChatBlocked>,
-        metrics: &mut BatchMetrics,
+        batch: &Batch,
         span: &tracing::Span,
     ) -> Result<Outcome, Undeliverable> {
         let question = parse_record(record).map_err(|e| Undeliverable(e.to_string()))?;
@@ -181,13 +208,13 @@ impl Consumer {
             ))
         })?;
         let message = ChatMessage::render(&question, &self.time_zone).map_err(|e| Undeliverable(e.to_string()))?;
-        if let Some(blocked) = blocked {
+        if let Some(blocked) = batch.blocked.lock().expect("batch lock").as_ref() {
             return Ok(self.retry(attempt, blocked.until, blocked.reason.clone()));
         }
         let started = Instant::now();
         let result = self.chat.post(question.id, room.channel(), &message).await;
         let latency = started.elapsed();
-        metrics.record_latency(latency);
+        batch.metrics.lock().expect("batch lock").record_latency(latency);
         span.record("chat_latency_ms", latency.as_millis() as u64);
         match result {
             Ok(Delivery::Posted) => Ok(Outcome::Posted),
@@ -199,7 +226,7 @@ impl Consumer {
                     *self.rate_limited_until.lock().expect("rate limit lock") = Some(until);
                 }
                 if e.affects_whole_chat() {
-                    *blocked = Some(ChatBlocked {
+                    *batch.blocked.lock().expect("batch lock") = Some(ChatBlocked {
                         reason: e.to_string(),
                         until,
                     });

@@ -1,0 +1,273 @@
+//! Runs the release binaries as Lambda would: moto for AWS, the Rocket.Chat fake for the chat, and the Runtime
+//! API stand-in in front of each process.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use aws_sdk_sqs::types::QueueAttributeName;
+use rocketchat_fake::FakeRocketChat;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::Options;
+use crate::runtime_api::RuntimeApi;
+use crate::stats::Summary;
+
+/// The binaries measured, the floor first.
+pub const FUNCTIONS: [&str; 4] = ["noop", "intake", "consumer", "redrive"];
+
+pub fn build_release_binaries(root: &Path) -> anyhow::Result<()> {
+    eprintln!("== cargo build --release (intake, consumer, redrive, noop)");
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--release", "-p", "intake", "-p", "consumer", "-p", "redrive", "-p", "qrelay-bench", "--bin", "intake"])
+        .args(["--bin", "consumer", "--bin", "redrive", "--bin", "noop"])
+        .status()
+        .context("running cargo build")?;
+    anyhow::ensure!(status.success(), "cargo build --release failed");
+    Ok(())
+}
+
+/// moto, the chat fake, and the resources the functions use.
+pub struct Environment {
+    pub moto_endpoint: String,
+    _moto: Child,
+    pub chat: FakeRocketChat,
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub dlq_url: String,
+    pub dlq_arn: String,
+    pub secret_id: String,
+    pub home: PathBuf,
+}
+
+fn moto_program(root: &Path) -> String {
+    if let Ok(program) = std::env::var("MOTO_SERVER") {
+        return program;
+    }
+    let venv = root.join(".venv/bin/moto_server");
+    if venv.exists() { venv.display().to_string() } else { "moto_server".into() }
+}
+
+impl Environment {
+    pub async fn start(root: &Path) -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let script = format!("\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid");
+        let moto = Command::new("sh")
+            .args(["-c", &script, &moto_program(root)])
+            .stdin(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting moto (run .ci/setup, or set MOTO_SERVER)")?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{endpoint}/moto-api/")).await.is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "moto did not start; run .ci/setup or set MOTO_SERVER");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&endpoint)
+            .test_credentials()
+            .load()
+            .await;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let topic_arn = sns.create_topic().name("bench").send().await?.topic_arn.context("topic")?;
+        let dlq_url = sqs.create_queue().queue_name("bench-dlq").send().await?.queue_url.context("dlq")?;
+        let queue_url = sqs.create_queue().queue_name("bench").send().await?.queue_url.context("queue")?;
+        let arn = |url: String| {
+            let sqs = sqs.clone();
+            async move {
+                let attributes = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await?;
+                attributes.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).context("arn")
+            }
+        };
+        let (queue_arn, dlq_arn) = (arn(queue_url.clone()).await?, arn(dlq_url.clone()).await?);
+        let chat = FakeRocketChat::start().await;
+        chat.add_channel("general");
+        chat.add_channel("rust-course");
+        let secret_id = "bench/chat".to_owned();
+        let secret = json!({ "user_id": rocketchat_fake::USER_ID, "token": rocketchat_fake::TOKEN });
+        aws_sdk_secretsmanager::Client::new(&sdk).create_secret().name(&secret_id).secret_string(secret.to_string()).send().await?;
+        // Lambda has no ~/.aws: an empty home keeps the developer's AWS files out of the measurement.
+        let home = std::env::temp_dir().join(format!("qrelay-bench-home-{}", std::process::id()));
+        std::fs::create_dir_all(&home)?;
+        Ok(Self { moto_endpoint: endpoint, _moto: moto, chat, topic_arn, queue_url, queue_arn, dlq_url, dlq_arn, secret_id, home })
+    }
+
+    /// The environment Lambda would give the function, plus its configuration as template.yaml sets it.
+    fn env(&self, function: &str, runtime_api: &str, native_cert_scan: bool) -> Vec<(String, String)> {
+        let mut env: Vec<(&str, String)> = vec![
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api.into()),
+            ("AWS_LAMBDA_FUNCTION_NAME", function.into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}")),
+            ("AWS_ENDPOINT_URL", self.moto_endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("HOME", self.home.display().to_string()),
+            ("ROOMS", "general,rust-101=rust-course".into()),
+        ];
+        // template.yaml points the TLS stack at the one CA bundle file of the Lambda image, instead of letting it
+        // scan a certificate directory; this machine's equivalent of that file is used here.
+        if !native_cert_scan {
+            if let Some(bundle) = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"]
+                .into_iter()
+                .find(|f| Path::new(f).exists())
+            {
+                env.push(("SSL_CERT_FILE", bundle.into()));
+            }
+        }
+        match function {
+            "intake" => env.push(("TOPIC_ARN", self.topic_arn.clone())),
+            "consumer" => env.extend([
+                ("CHAT_URL", self.chat.url()),
+                ("CHAT_SECRET_ID", self.secret_id.clone()),
+                ("QUEUE_URL", self.queue_url.clone()),
+                ("DEAD_LETTER_QUEUE_URL", self.dlq_url.clone()),
+            ]),
+            "redrive" => env.extend([
+                ("QUEUE_URL", self.queue_url.clone()),
+                ("QUEUE_ARN", self.queue_arn.clone()),
+                ("DEAD_LETTER_QUEUE_URL", self.dlq_url.clone()),
+                ("DEAD_LETTER_QUEUE_ARN", self.dlq_arn.clone()),
+            ]),
+            _ => {}
+        }
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+}
+
+/// An event for one invocation of `function`; the consumer gets a new question each time, so each is posted.
+fn event(root: &Path, function: &str) -> anyhow::Result<Value> {
+    Ok(match function {
+        "intake" => serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-post-json.json"))?)?,
+        "consumer" => {
+            let question = json!({
+                "v": 1, "id": uuid::Uuid::new_v4(), "room": "rust-101", "text": "ベンチマークの質問 benchmark question",
+                "nickname": null, "submitted_at": jiff::Timestamp::now(),
+            });
+            let envelope = json!({ "Type": "Notification", "MessageId": uuid::Uuid::new_v4(), "Message": question.to_string() });
+            json!({ "Records": [{
+                "messageId": uuid::Uuid::new_v4(), "receiptHandle": "bench", "body": envelope.to_string(),
+                "attributes": { "ApproximateReceiveCount": "1" }, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench", "awsRegion": "us-east-1",
+            }]})
+        }
+        "redrive" => json!({ "dry_run": true }),
+        _ => json!({}),
+    })
+}
+
+/// Checks that an answer is the success the function should give, so a fast failure is never measured as speed.
+fn check(function: &str, ok: bool, body: &[u8]) -> anyhow::Result<()> {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let good = ok
+        && match function {
+            "intake" => value["statusCode"] == 202,
+            "consumer" => value["batchItemFailures"].as_array().is_some_and(Vec::is_empty),
+            "redrive" => value["dry_run"] == true,
+            _ => true,
+        };
+    anyhow::ensure!(good, "{function} answered {}", String::from_utf8_lossy(body));
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionResult {
+    pub name: &'static str,
+    pub cold: Summary,
+    pub warm: Summary,
+    pub peak_rss_kib: u64,
+}
+
+fn spawn(env: &Environment, root: &Path, function: &str, api: &RuntimeApi, options: Options) -> anyhow::Result<Child> {
+    let binary = root.join("target/release").join(function);
+    Command::new(&binary)
+        .env_clear()
+        .envs(env.env(function, &api.addr.to_string(), options.native_cert_scan))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("spawning {}", binary.display()))
+}
+
+pub async fn measure_function(env: &Environment, root: &Path, function: &'static str, options: Options) -> anyhow::Result<FunctionResult> {
+    let mut api = RuntimeApi::start().await?;
+    let mut cold = Vec::with_capacity(options.spawns);
+    for _ in 0..options.spawns {
+        let id = api.invoke(event(root, function)?).await?;
+        let started = Instant::now();
+        let mut child = spawn(env, root, function, &api, options)?;
+        let answer = api.answer().await?;
+        anyhow::ensure!(answer.request_id == id || answer.request_id == "init", "an answer to another invocation");
+        cold.push(answer.at.duration_since(started));
+        check(function, answer.ok, &answer.body)?;
+        child.kill().await?;
+    }
+
+    let mut child = spawn(env, root, function, &api, options)?;
+    let mut warm = Vec::with_capacity(options.warm);
+    for _ in 0..options.warm {
+        let id = api.invoke(event(root, function)?).await?;
+        let started = Instant::now();
+        let answer = api.answer().await?;
+        anyhow::ensure!(answer.request_id == id || answer.request_id == "init", "an answer to another invocation");
+        warm.push(answer.at.duration_since(started));
+        check(function, answer.ok, &answer.body)?;
+    }
+    let peak_rss_kib = child.id().map(peak_rss_kib).transpose()?.unwrap_or(0);
+    child.kill().await?;
+    Ok(FunctionResult { name: function, cold: Summary::of(&cold), warm: Summary::of(&warm), peak_rss_kib })
+}
+
+/// `VmHWM` of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
+    Ok(line.split_whitespace().nth(1).context("VmHWM value")?.parse()?)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Size {
+    pub name: &'static str,
+    pub arch: &'static str,
+    pub bytes: u64,
+    pub zip_bytes: Option<u64>,
+}
+
+/// Sizes of the x86_64 release binaries, and of the arm64 `bootstrap` files that `cargo lambda build --release
+/// --arm64` (or `.ci/sam-check`) left in `target/lambda/`, zipped as Lambda would receive them.
+pub fn artifact_sizes(root: &Path) -> anyhow::Result<Vec<Size>> {
+    let mut sizes = Vec::new();
+    for name in FUNCTIONS {
+        let x86 = root.join("target/release").join(name);
+        sizes.push(Size { name, arch: "x86_64", bytes: std::fs::metadata(&x86)?.len(), zip_bytes: zip_size(&x86) });
+        let arm = root.join("target/lambda").join(name).join("bootstrap");
+        if let Ok(meta) = std::fs::metadata(&arm) {
+            sizes.push(Size { name, arch: "arm64", bytes: meta.len(), zip_bytes: zip_size(&arm) });
+        }
+    }
+    Ok(sizes)
+}
+
+/// The size of a zip holding `file` as `bootstrap`, made with Python's zipfile (deflate), as SAM would upload.
+fn zip_size(file: &Path) -> Option<u64> {
+    let out = std::env::temp_dir().join(format!("qrelay-bench-{}.zip", std::process::id()));
+    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[1], 'bootstrap')";
+    let status = std::process::Command::new("python3").args(["-c", script]).arg(file).arg(&out).status().ok()?;
+    let size = status.success().then(|| std::fs::metadata(&out).ok().map(|m| m.len())).flatten();
+    let _ = std::fs::remove_file(&out);
+    size
+}
