@@ -12,8 +12,7 @@ use qrelay::publish::SnsPublisher;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = IntakeConfig::from_env()?;
-    let sns = aws_sdk_sns::Client::new(&qrelay::aws::load().await);
-    let publisher = Arc::new(SnsPublisher::new(sns, config.topic_arn.clone()));
+    let publisher = Arc::new(SnsPublisher::lazy(config.topic_arn.clone()));
     let intake = &Intake::new(config, publisher);
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(intake.handle(req).await)

@@ -17,8 +17,13 @@ use crate::Options;
 use crate::runtime_api::RuntimeApi;
 use crate::stats::Summary;
 
-/// The binaries measured, the floor first.
-pub const FUNCTIONS: [&str; 4] = ["noop", "intake", "consumer", "redrive"];
+/// The binaries built and sized, the floor first.
+pub const BINARIES: [&str; 4] = ["noop", "intake", "consumer", "redrive"];
+
+/// What is measured: a label and the binary it runs. `intake-form` is intake's first request being a student
+/// opening the form (the usual first request of a course), `intake` its first being a question.
+pub const FUNCTIONS: [(&str, &str); 5] =
+    [("noop", "noop"), ("intake-form", "intake"), ("intake", "intake"), ("consumer", "consumer"), ("redrive", "redrive")];
 
 pub fn build_release_binaries(root: &Path) -> anyhow::Result<()> {
     eprintln!("== cargo build --release (intake, consumer, redrive, noop)");
@@ -152,6 +157,7 @@ impl Environment {
 fn event(root: &Path, function: &str) -> anyhow::Result<Value> {
     Ok(match function {
         "intake" => serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-post-json.json"))?)?,
+        "intake-form" => serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-get-form.json"))?)?,
         "consumer" => {
             let question = json!({
                 "v": 1, "id": uuid::Uuid::new_v4(), "room": "rust-101", "text": "ベンチマークの質問 benchmark question",
@@ -175,6 +181,7 @@ fn check(function: &str, ok: bool, body: &[u8]) -> anyhow::Result<()> {
     let good = ok
         && match function {
             "intake" => value["statusCode"] == 202,
+            "intake-form" => value["statusCode"] == 200,
             "consumer" => value["batchItemFailures"].as_array().is_some_and(Vec::is_empty),
             "redrive" => value["dry_run"] == true,
             _ => true,
@@ -191,25 +198,30 @@ pub struct FunctionResult {
     pub peak_rss_kib: u64,
 }
 
-fn spawn(env: &Environment, root: &Path, function: &str, api: &RuntimeApi, options: Options) -> anyhow::Result<Child> {
-    let binary = root.join("target/release").join(function);
-    Command::new(&binary)
+fn spawn(env: &Environment, root: &Path, binary: &str, api: &RuntimeApi, options: Options) -> anyhow::Result<Child> {
+    let path = root.join("target/release").join(binary);
+    Command::new(&path)
         .env_clear()
-        .envs(env.env(function, &api.addr.to_string(), options.native_cert_scan))
+        .envs(env.env(binary, &api.addr.to_string(), options.native_cert_scan))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("spawning {}", binary.display()))
+        .with_context(|| format!("spawning {}", path.display()))
 }
 
-pub async fn measure_function(env: &Environment, root: &Path, function: &'static str, options: Options) -> anyhow::Result<FunctionResult> {
+pub async fn measure_function(
+    env: &Environment,
+    root: &Path,
+    (function, binary): (&'static str, &'static str),
+    options: Options,
+) -> anyhow::Result<FunctionResult> {
     let mut api = RuntimeApi::start().await?;
     let mut cold = Vec::with_capacity(options.spawns);
     for _ in 0..options.spawns {
         let id = api.invoke(event(root, function)?).await?;
         let started = Instant::now();
-        let mut child = spawn(env, root, function, &api, options)?;
+        let mut child = spawn(env, root, binary, &api, options)?;
         let answer = api.answer().await?;
         anyhow::ensure!(answer.request_id == id || answer.request_id == "init", "an answer to another invocation");
         cold.push(answer.at.duration_since(started));
@@ -217,7 +229,7 @@ pub async fn measure_function(env: &Environment, root: &Path, function: &'static
         child.kill().await?;
     }
 
-    let mut child = spawn(env, root, function, &api, options)?;
+    let mut child = spawn(env, root, binary, &api, options)?;
     let mut warm = Vec::with_capacity(options.warm);
     for _ in 0..options.warm {
         let id = api.invoke(event(root, function)?).await?;
@@ -251,7 +263,7 @@ pub struct Size {
 /// --arm64` (or `.ci/sam-check`) left in `target/lambda/`, zipped as Lambda would receive them.
 pub fn artifact_sizes(root: &Path) -> anyhow::Result<Vec<Size>> {
     let mut sizes = Vec::new();
-    for name in FUNCTIONS {
+    for name in BINARIES {
         let x86 = root.join("target/release").join(name);
         sizes.push(Size { name, arch: "x86_64", bytes: std::fs::metadata(&x86)?.len(), zip_bytes: zip_size(&x86) });
         let arm = root.join("target/lambda").join(name).join("bootstrap");

@@ -46,7 +46,7 @@ fn options() -> anyhow::Result<Options> {
             "--only" => {
                 let name = args.next().ok_or_else(|| anyhow::anyhow!("--only needs a function name"))?;
                 options.only = Some(
-                    harness::FUNCTIONS.into_iter().find(|f| f == name).ok_or_else(|| anyhow::anyhow!("no function {name}"))?,
+                    harness::FUNCTIONS.into_iter().map(|(label, _)| label).find(|f| f == name).ok_or_else(|| anyhow::anyhow!("no function {name}"))?,
                 );
             }
             "--spawns" => options.spawns = number("--spawns")?,
@@ -75,8 +75,8 @@ async fn main() -> anyhow::Result<()> {
 
     let env = harness::Environment::start(&root).await?;
     let mut functions = Vec::new();
-    for function in harness::FUNCTIONS.into_iter().filter(|f| options.only.is_none_or(|o| o == *f || *f == "noop")) {
-        eprintln!("== {function}: cold start x{}, warm x{}", options.spawns, options.warm);
+    for function in harness::FUNCTIONS.into_iter().filter(|(f, _)| options.only.is_none_or(|o| o == *f || *f == "noop")) {
+        eprintln!("== {}: cold start x{}, warm x{}", function.0, options.spawns, options.warm);
         functions.push(harness::measure_function(&env, &root, function, options).await?);
     }
     let floor = functions.iter().find(|f| f.name == "noop").map(|f| f.cold.p50_ms).unwrap_or(f64::NAN);
@@ -95,10 +95,10 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!("Cold start, process start to first response (ms), {} spawns each", options.spawns);
-    println!("{:<10} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>10}", "function", "min", "median", "p90", "x floor", "warm p50", "warm p99", "peak RSS");
+    println!("{:<12} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>10}", "function", "min", "median", "p90", "x floor", "warm p50", "warm p99", "peak RSS");
     for f in &functions {
         println!(
-            "{:<10} {:>7.2} {:>7.2} {:>7.2} {:>9.2} {:>10.3} {:>10.3} {:>7.1} MB",
+            "{:<12} {:>7.2} {:>7.2} {:>7.2} {:>9.2} {:>10.3} {:>10.3} {:>7.1} MB",
             f.name,
             f.cold.min_ms,
             f.cold.p50_ms,
