@@ -24,7 +24,11 @@ struct Driver {
 impl Driver {
     async fn start() -> Self {
         let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
         let child = Command::new(&program)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
@@ -32,7 +36,9 @@ impl Driver {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("{program} could not start ({e}); .ci/setup installs chromium and chromium-driver"));
+            .unwrap_or_else(|e| {
+                panic!("{program} could not start ({e}); .ci/setup installs chromium and chromium-driver")
+            });
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while reqwest::get(format!("{url}/status")).await.is_err() {
@@ -105,30 +111,61 @@ async fn board_texts(browser: &Client, running: &Running, n: usize) -> Vec<Strin
         if texts.len() >= n {
             return texts;
         }
-        assert!(Instant::now() < deadline, "the board shows {} of {n} messages: {texts:?}", texts.len());
+        assert!(
+            Instant::now() < deadline,
+            "the board shows {} of {n} messages: {texts:?}",
+            texts.len()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
 async fn ask(browser: &Client, running: &Running, text: &str) {
-    browser.goto(&format!("{}/r/rust-101", running.url())).await.expect("form");
+    browser
+        .goto(&format!("{}/r/rust-101", running.url()))
+        .await
+        .expect("form");
     let textarea = browser.find(Locator::Css("#text")).await.expect("textarea");
     textarea.send_keys(text).await.expect("typing");
-    browser.find(Locator::Css("#send")).await.expect("button").click().await.expect("click");
+    browser
+        .find(Locator::Css("#send"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
     wait_for_text(browser, "#status.ok", "送信しました").await;
-    let left = browser.find(Locator::Css("#text")).await.expect("textarea").prop("value").await.expect("value");
-    assert_eq!(left.as_deref(), Some(""), "the form is cleared once the question is queued");
+    let left = browser
+        .find(Locator::Css("#text"))
+        .await
+        .expect("textarea")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        left.as_deref(),
+        Some(""),
+        "the form is cleared once the question is queued"
+    );
 }
 
 async fn click(browser: &Client, running: &Running, page: &str, button: &str) {
     browser.goto(&format!("{}/{page}", running.url())).await.expect("page");
-    browser.find(Locator::Css(button)).await.expect("button").click().await.expect("click");
+    browser
+        .find(Locator::Css(button))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
     wait_for_text(browser, "#result", "").await;
 }
 
 #[tokio::test]
 async fn a_student_asks_from_a_phone_and_the_question_reaches_the_board_once_even_through_an_outage() {
-    let running = qrelay_local::start(LocalConfig::for_tests()).await.expect("local runner");
+    let running = qrelay_local::start(LocalConfig::for_tests())
+        .await
+        .expect("local runner");
     let driver = Driver::start().await;
     let profile = std::env::temp_dir().join(format!("qrelay-chromium-{}", std::process::id()));
     let browser = driver.browser(&profile).await;
@@ -141,18 +178,36 @@ async fn a_student_asks_from_a_phone_and_the_question_reaches_the_board_once_eve
 
 async fn scenario(browser: &Client, running: &Running) {
     // The form on a phone, in Japanese (from the browser's language) and in English; kept as artifacts.
-    browser.goto(&format!("{}/r/rust-101", running.url())).await.expect("form");
+    browser
+        .goto(&format!("{}/r/rust-101", running.url()))
+        .await
+        .expect("form");
     wait_for_text(browser, "h1", "匿名で質問する").await;
-    std::fs::write(artifacts().join("form-ja-phone.png"), browser.screenshot().await.expect("png")).expect("save");
-    browser.goto(&format!("{}/r/rust-101?lang=en", running.url())).await.expect("form");
+    std::fs::write(
+        artifacts().join("form-ja-phone.png"),
+        browser.screenshot().await.expect("png"),
+    )
+    .expect("save");
+    browser
+        .goto(&format!("{}/r/rust-101?lang=en", running.url()))
+        .await
+        .expect("form");
     wait_for_text(browser, "h1", "Ask a question anonymously").await;
-    std::fs::write(artifacts().join("form-en-phone.png"), browser.screenshot().await.expect("png")).expect("save");
+    std::fs::write(
+        artifacts().join("form-en-phone.png"),
+        browser.screenshot().await.expect("png"),
+    )
+    .expect("save");
 
     // A Japanese question with @all in it: confirmed, and on the board without a live mention.
     ask(browser, running, "ライフタイム注釈がよくわかりません @all").await;
     let texts = board_texts(browser, running, 1).await;
     assert!(texts[0].contains("ライフタイム注釈がよくわかりません"), "{texts:?}");
-    assert!(texts[0].contains("@\u{200B}all") && !texts[0].contains("@all"), "neutralised: {:?}", texts[0]);
+    assert!(
+        texts[0].contains("@\u{200B}all") && !texts[0].contains("@all"),
+        "neutralised: {:?}",
+        texts[0]
+    );
 
     // The chat goes down; three questions are still taken.
     click(browser, running, "admin", "#down").await;
@@ -160,7 +215,11 @@ async fn scenario(browser: &Client, running: &Running) {
         ask(browser, running, &format!("停止中の質問 {n}")).await;
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(board_texts(browser, running, 1).await.len(), 1, "nothing reaches the board during the outage");
+    assert_eq!(
+        board_texts(browser, running, 1).await.len(),
+        1,
+        "nothing reaches the board during the outage"
+    );
 
     // The chat comes back: all three arrive, each once.
     click(browser, running, "admin", "#up").await;
@@ -169,7 +228,10 @@ async fn scenario(browser: &Client, running: &Running) {
     let texts_later = board_texts(browser, running, 4).await;
     assert_eq!(texts_later.len(), 4, "no duplicates appear later: {texts_later:?}");
     for n in 1..=3 {
-        let copies = texts.iter().filter(|t| t.ends_with(&format!("停止中の質問 {n}"))).count();
+        let copies = texts
+            .iter()
+            .filter(|t| t.ends_with(&format!("停止中の質問 {n}")))
+            .count();
         assert_eq!(copies, 1, "question {n} once: {texts:?}");
     }
 }

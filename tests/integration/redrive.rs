@@ -229,8 +229,16 @@ async fn the_sample_redrive_events_are_understood() {
     dead_lettered_questions(&pipeline, 2).await;
     let redrive = redrive(&pipeline);
     let cases = [
-        ("redrive-dry-run.json", include_str!("../../events/redrive-dry-run.json"), 0),
-        ("redrive-status.json", include_str!("../../events/redrive-status.json"), 0),
+        (
+            "redrive-dry-run.json",
+            include_str!("../../events/redrive-dry-run.json"),
+            0,
+        ),
+        (
+            "redrive-status.json",
+            include_str!("../../events/redrive-status.json"),
+            0,
+        ),
         ("redrive-limit.json", include_str!("../../events/redrive-limit.json"), 2),
         ("redrive-all.json", include_str!("../../events/redrive-all.json"), 0),
     ];

@@ -22,14 +22,32 @@ pub const BINARIES: [&str; 4] = ["noop", "intake", "consumer", "redrive"];
 
 /// What is measured: a label and the binary it runs. `intake-form` is intake's first request being a student
 /// opening the form (the usual first request of a course), `intake` its first being a question.
-pub const FUNCTIONS: [(&str, &str); 5] =
-    [("noop", "noop"), ("intake-form", "intake"), ("intake", "intake"), ("consumer", "consumer"), ("redrive", "redrive")];
+pub const FUNCTIONS: [(&str, &str); 5] = [
+    ("noop", "noop"),
+    ("intake-form", "intake"),
+    ("intake", "intake"),
+    ("consumer", "consumer"),
+    ("redrive", "redrive"),
+];
 
 pub fn build_release_binaries(root: &Path) -> anyhow::Result<()> {
     eprintln!("== cargo build --release (intake, consumer, redrive, noop)");
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
-        .args(["build", "--release", "-p", "intake", "-p", "consumer", "-p", "redrive", "-p", "qrelay-bench", "--bin", "intake"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "intake",
+            "-p",
+            "consumer",
+            "-p",
+            "redrive",
+            "-p",
+            "qrelay-bench",
+            "--bin",
+            "intake",
+        ])
         .args(["--bin", "consumer", "--bin", "redrive", "--bin", "noop"])
         .status()
         .context("running cargo build")?;
@@ -56,7 +74,11 @@ fn moto_program(root: &Path) -> String {
         return program;
     }
     let venv = root.join(".venv/bin/moto_server");
-    if venv.exists() { venv.display().to_string() } else { "moto_server".into() }
+    if venv.exists() {
+        venv.display().to_string()
+    } else {
+        "moto_server".into()
+    }
 }
 
 impl Environment {
@@ -72,7 +94,10 @@ impl Environment {
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while reqwest::get(format!("{endpoint}/moto-api/")).await.is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "moto did not start; run .ci/setup or set MOTO_SERVER");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "moto did not start; run .ci/setup or set MOTO_SERVER"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -83,14 +108,40 @@ impl Environment {
             .await;
         let sns = aws_sdk_sns::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let topic_arn = sns.create_topic().name("bench").send().await?.topic_arn.context("topic")?;
-        let dlq_url = sqs.create_queue().queue_name("bench-dlq").send().await?.queue_url.context("dlq")?;
-        let queue_url = sqs.create_queue().queue_name("bench").send().await?.queue_url.context("queue")?;
+        let topic_arn = sns
+            .create_topic()
+            .name("bench")
+            .send()
+            .await?
+            .topic_arn
+            .context("topic")?;
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name("bench-dlq")
+            .send()
+            .await?
+            .queue_url
+            .context("dlq")?;
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("bench")
+            .send()
+            .await?
+            .queue_url
+            .context("queue")?;
         let arn = |url: String| {
             let sqs = sqs.clone();
             async move {
-                let attributes = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await?;
-                attributes.attributes.and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()).context("arn")
+                let attributes = sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send()
+                    .await?;
+                attributes
+                    .attributes
+                    .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+                    .context("arn")
             }
         };
         let (queue_arn, dlq_arn) = (arn(queue_url.clone()).await?, arn(dlq_url.clone()).await?);
@@ -99,15 +150,31 @@ impl Environment {
         chat.add_channel("rust-course");
         let secret_id = "bench/chat".to_owned();
         let secret = json!({ "user_id": rocketchat_fake::USER_ID, "token": rocketchat_fake::TOKEN });
-        aws_sdk_secretsmanager::Client::new(&sdk).create_secret().name(&secret_id).secret_string(secret.to_string()).send().await?;
+        aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(&secret_id)
+            .secret_string(secret.to_string())
+            .send()
+            .await?;
         // Lambda has no ~/.aws: an empty home keeps the developer's AWS files out of the measurement.
         let home = std::env::temp_dir().join(format!("qrelay-bench-home-{}", std::process::id()));
         std::fs::create_dir_all(&home)?;
-        Ok(Self { moto_endpoint: endpoint, _moto: moto, chat, topic_arn, queue_url, queue_arn, dlq_url, dlq_arn, secret_id, home })
+        Ok(Self {
+            moto_endpoint: endpoint,
+            _moto: moto,
+            chat,
+            topic_arn,
+            queue_url,
+            queue_arn,
+            dlq_url,
+            dlq_arn,
+            secret_id,
+            home,
+        })
     }
 
     /// The environment Lambda would give the function, plus its configuration as template.yaml sets it.
-    fn env(&self, function: &str, runtime_api: &str, native_cert_scan: bool) -> Vec<(String, String)> {
+    fn env(&self, function: &str, runtime_api: &str, ssl_cert_file: bool) -> Vec<(String, String)> {
         let mut env: Vec<(&str, String)> = vec![
             ("AWS_LAMBDA_RUNTIME_API", runtime_api.into()),
             ("AWS_LAMBDA_FUNCTION_NAME", function.into()),
@@ -123,9 +190,8 @@ impl Environment {
             ("HOME", self.home.display().to_string()),
             ("ROOMS", "general,rust-101=rust-course".into()),
         ];
-        // template.yaml points the TLS stack at the one CA bundle file of the Lambda image, instead of letting it
-        // scan a certificate directory; this machine's equivalent of that file is used here.
-        if !native_cert_scan {
+        // Optional: point the TLS stack at one CA bundle instead of the certificate directory (see --ssl-cert-file).
+        if ssl_cert_file {
             if let Some(bundle) = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"]
                 .into_iter()
                 .find(|f| Path::new(f).exists())
@@ -163,7 +229,8 @@ fn event(root: &Path, function: &str) -> anyhow::Result<Value> {
                 "v": 1, "id": uuid::Uuid::new_v4(), "room": "rust-101", "text": "ベンチマークの質問 benchmark question",
                 "nickname": null, "submitted_at": jiff::Timestamp::now(),
             });
-            let envelope = json!({ "Type": "Notification", "MessageId": uuid::Uuid::new_v4(), "Message": question.to_string() });
+            let envelope =
+                json!({ "Type": "Notification", "MessageId": uuid::Uuid::new_v4(), "Message": question.to_string() });
             json!({ "Records": [{
                 "messageId": uuid::Uuid::new_v4(), "receiptHandle": "bench", "body": envelope.to_string(),
                 "attributes": { "ApproximateReceiveCount": "1" }, "messageAttributes": {},
@@ -202,7 +269,7 @@ fn spawn(env: &Environment, root: &Path, binary: &str, api: &RuntimeApi, options
     let path = root.join("target/release").join(binary);
     Command::new(&path)
         .env_clear()
-        .envs(env.env(binary, &api.addr.to_string(), options.native_cert_scan))
+        .envs(env.env(binary, &api.addr.to_string(), options.ssl_cert_file))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -223,7 +290,10 @@ pub async fn measure_function(
         let started = Instant::now();
         let mut child = spawn(env, root, binary, &api, options)?;
         let answer = api.answer().await?;
-        anyhow::ensure!(answer.request_id == id || answer.request_id == "init", "an answer to another invocation");
+        anyhow::ensure!(
+            answer.request_id == id || answer.request_id == "init",
+            "an answer to another invocation"
+        );
         cold.push(answer.at.duration_since(started));
         check(function, answer.ok, &answer.body)?;
         child.kill().await?;
@@ -235,13 +305,21 @@ pub async fn measure_function(
         let id = api.invoke(event(root, function)?).await?;
         let started = Instant::now();
         let answer = api.answer().await?;
-        anyhow::ensure!(answer.request_id == id || answer.request_id == "init", "an answer to another invocation");
+        anyhow::ensure!(
+            answer.request_id == id || answer.request_id == "init",
+            "an answer to another invocation"
+        );
         warm.push(answer.at.duration_since(started));
         check(function, answer.ok, &answer.body)?;
     }
     let peak_rss_kib = child.id().map(peak_rss_kib).transpose()?.unwrap_or(0);
     child.kill().await?;
-    Ok(FunctionResult { name: function, cold: Summary::of(&cold), warm: Summary::of(&warm), peak_rss_kib })
+    Ok(FunctionResult {
+        name: function,
+        cold: Summary::of(&cold),
+        warm: Summary::of(&warm),
+        peak_rss_kib,
+    })
 }
 
 /// `VmHWM` of a process, in KiB.
@@ -265,10 +343,20 @@ pub fn artifact_sizes(root: &Path) -> anyhow::Result<Vec<Size>> {
     let mut sizes = Vec::new();
     for name in BINARIES {
         let x86 = root.join("target/release").join(name);
-        sizes.push(Size { name, arch: "x86_64", bytes: std::fs::metadata(&x86)?.len(), zip_bytes: zip_size(&x86) });
+        sizes.push(Size {
+            name,
+            arch: "x86_64",
+            bytes: std::fs::metadata(&x86)?.len(),
+            zip_bytes: zip_size(&x86),
+        });
         let arm = root.join("target/lambda").join(name).join("bootstrap");
         if let Ok(meta) = std::fs::metadata(&arm) {
-            sizes.push(Size { name, arch: "arm64", bytes: meta.len(), zip_bytes: zip_size(&arm) });
+            sizes.push(Size {
+                name,
+                arch: "arm64",
+                bytes: meta.len(),
+                zip_bytes: zip_size(&arm),
+            });
         }
     }
     Ok(sizes)
@@ -278,8 +366,16 @@ pub fn artifact_sizes(root: &Path) -> anyhow::Result<Vec<Size>> {
 fn zip_size(file: &Path) -> Option<u64> {
     let out = std::env::temp_dir().join(format!("qrelay-bench-{}.zip", std::process::id()));
     let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[1], 'bootstrap')";
-    let status = std::process::Command::new("python3").args(["-c", script]).arg(file).arg(&out).status().ok()?;
-    let size = status.success().then(|| std::fs::metadata(&out).ok().map(|m| m.len())).flatten();
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(file)
+        .arg(&out)
+        .status()
+        .ok()?;
+    let size = status
+        .success()
+        .then(|| std::fs::metadata(&out).ok().map(|m| m.len()))
+        .flatten();
     let _ = std::fs::remove_file(&out);
     size
 }

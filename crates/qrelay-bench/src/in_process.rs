@@ -45,7 +45,12 @@ impl QueueControl for NoQueue {
         Ok(())
     }
 
-    async fn dead_letter(&self, _: &str, _: &std::collections::HashMap<String, SqsMessageAttribute>, _: &str) -> anyhow::Result<()> {
+    async fn dead_letter(
+        &self,
+        _: &str,
+        _: &std::collections::HashMap<String, SqsMessageAttribute>,
+        _: &str,
+    ) -> anyhow::Result<()> {
         Ok(())
     }
 }
@@ -77,7 +82,11 @@ fn tokyo() -> jiff::tz::TimeZone {
 pub async fn handler_own_time(n: usize) -> anyhow::Result<Vec<(&'static str, Summary)>> {
     let rooms = Rooms::parse("general,rust-101=rust-course")?;
     let intake = Intake::new(
-        IntakeConfig { topic_arn: "bench".into(), rooms: rooms.clone(), limits: Limits::default() },
+        IntakeConfig {
+            topic_arn: "bench".into(),
+            rooms: rooms.clone(),
+            limits: Limits::default(),
+        },
         Arc::new(NoPublisher),
     );
     let request_json = std::fs::read_to_string(crate::workspace_root().join("events/intake-post-json.json"))?;
@@ -90,7 +99,13 @@ pub async fn handler_own_time(n: usize) -> anyhow::Result<Vec<(&'static str, Sum
         anyhow::ensure!(response.status() == 202, "intake answered {}", response.status());
     }
 
-    let consumer = Consumer::new(rooms.clone(), tokyo(), Backoff::default(), Arc::new(Board::default()), Arc::new(NoQueue));
+    let consumer = Consumer::new(
+        rooms.clone(),
+        tokyo(),
+        Backoff::default(),
+        Arc::new(Board::default()),
+        Arc::new(NoQueue),
+    );
     let mut consumer_times = Vec::with_capacity(n);
     for _ in 0..n {
         let event = batch(&["rust-101"], 1);
@@ -101,7 +116,10 @@ pub async fn handler_own_time(n: usize) -> anyhow::Result<Vec<(&'static str, Sum
     }
 
     let dead_letters = MemQueue::new("dlq");
-    let queues = MemQueues { queue: MemQueue::new("q"), dead_letters };
+    let queues = MemQueues {
+        queue: MemQueue::new("q"),
+        dead_letters,
+    };
     let redrive = Redrive::new(queues.clone(), queues, NoNativeMover, RedriveMode::Copy);
     let mut redrive_times = Vec::with_capacity(n);
     for _ in 0..n {
@@ -131,8 +149,15 @@ pub async fn consumer_throughput(env: &Environment) -> anyhow::Result<Vec<Throug
         env.chat.add_channel(room);
     }
     let rooms = Rooms::parse("r0,r1,r2,r3,r4")?;
-    let secret = ChatSecret::RocketChat { user_id: rocketchat_fake::USER_ID.into(), token: rocketchat_fake::TOKEN.into() };
-    let chat = Arc::new(RocketChat::new(http_client(Duration::from_secs(4)), &env.chat.url(), Arc::new(StaticSecret(secret))));
+    let secret = ChatSecret::RocketChat {
+        user_id: rocketchat_fake::USER_ID.into(),
+        token: rocketchat_fake::TOKEN.into(),
+    };
+    let chat = Arc::new(RocketChat::new(
+        http_client(Duration::from_secs(4)),
+        &env.chat.url(),
+        Arc::new(StaticSecret(secret)),
+    ));
     let consumer = Consumer::new(rooms, tokyo(), Backoff::default(), chat, Arc::new(NoQueue));
     // Resolve every room id first: the cache is part of a warm consumer.
     consumer.handle(batch(room_sets[1], 5)).await;
@@ -188,9 +213,16 @@ pub async fn local_load(questions: usize, concurrency: usize) -> anyhow::Result<
                     return anyhow::Ok(acks);
                 }
                 let sent = Instant::now();
-                let response = client.post(&url).json(&json!({ "text": format!("load question {n}") })).send().await?;
+                let response = client
+                    .post(&url)
+                    .json(&json!({ "text": format!("load question {n}") }))
+                    .send()
+                    .await?;
                 anyhow::ensure!(response.status() == 202, "question {n}: {}", response.status());
-                let id = response.json::<serde_json::Value>().await?["id"].as_str().unwrap_or_default().to_owned();
+                let id = response.json::<serde_json::Value>().await?["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 acks.push((sent.elapsed(), id));
             }
         }));

@@ -24,8 +24,9 @@ use serde_json::json;
 pub struct Options {
     /// Measure only this function (and the floor).
     pub only: Option<&'static str>,
-    /// Leave `SSL_CERT_FILE` unset, so the TLS stack scans the whole system certificate store (for comparison).
-    pub native_cert_scan: bool,
+    /// Set `SSL_CERT_FILE` to this machine's CA bundle, so the TLS stack reads one file instead of scanning the
+    /// certificate directory (146 files on Debian; Lambda's AL2023 image keeps only the bundle there).
+    pub ssl_cert_file: bool,
     pub spawns: usize,
     pub warm: usize,
     pub load: usize,
@@ -33,27 +34,51 @@ pub struct Options {
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut options = Options { only: None, native_cert_scan: false, spawns: 20, warm: 1000, load: 2000, concurrency: 16 };
+    let mut options = Options {
+        only: None,
+        ssl_cert_file: false,
+        spawns: 20,
+        warm: 1000,
+        load: 2000,
+        concurrency: 16,
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> anyhow::Result<usize> {
-            Ok(args.next().ok_or_else(|| anyhow::anyhow!("{name} needs a number"))?.parse()?)
+            Ok(args
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a number"))?
+                .parse()?)
         };
         match arg.as_str() {
-            "--quick" => options = Options { spawns: 3, warm: 50, load: 100, concurrency: 8, ..options },
-            "--native-cert-scan" => options.native_cert_scan = true,
+            "--quick" => {
+                options = Options {
+                    spawns: 3,
+                    warm: 50,
+                    load: 100,
+                    concurrency: 8,
+                    ..options
+                }
+            }
+            "--ssl-cert-file" => options.ssl_cert_file = true,
             "--only" => {
-                let name = args.next().ok_or_else(|| anyhow::anyhow!("--only needs a function name"))?;
+                let name = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--only needs a function name"))?;
                 options.only = Some(
-                    harness::FUNCTIONS.into_iter().map(|(label, _)| label).find(|f| f == name).ok_or_else(|| anyhow::anyhow!("no function {name}"))?,
+                    harness::FUNCTIONS
+                        .into_iter()
+                        .map(|(label, _)| label)
+                        .find(|f| f == name)
+                        .ok_or_else(|| anyhow::anyhow!("no function {name}"))?,
                 );
             }
             "--spawns" => options.spawns = number("--spawns")?,
             "--warm" => options.warm = number("--warm")?,
             "--load" => options.load = number("--load")?,
             other => anyhow::bail!(
-                "unknown option {other:?}; options: --quick, --only NAME, --native-cert-scan, --spawns N, --warm N, --load N"
+                "unknown option {other:?}; options: --quick, --only NAME, --ssl-cert-file, --spawns N, --warm N, --load N"
             ),
         }
     }
@@ -75,11 +100,21 @@ async fn main() -> anyhow::Result<()> {
 
     let env = harness::Environment::start(&root).await?;
     let mut functions = Vec::new();
-    for function in harness::FUNCTIONS.into_iter().filter(|(f, _)| options.only.is_none_or(|o| o == *f || *f == "noop")) {
-        eprintln!("== {}: cold start x{}, warm x{}", function.0, options.spawns, options.warm);
+    for function in harness::FUNCTIONS
+        .into_iter()
+        .filter(|(f, _)| options.only.is_none_or(|o| o == *f || *f == "noop"))
+    {
+        eprintln!(
+            "== {}: cold start x{}, warm x{}",
+            function.0, options.spawns, options.warm
+        );
         functions.push(harness::measure_function(&env, &root, function, options).await?);
     }
-    let floor = functions.iter().find(|f| f.name == "noop").map(|f| f.cold.p50_ms).unwrap_or(f64::NAN);
+    let floor = functions
+        .iter()
+        .find(|f| f.name == "noop")
+        .map(|f| f.cold.p50_ms)
+        .unwrap_or(f64::NAN);
 
     let (own, throughput, load) = if options.only.is_some() {
         (Vec::new(), Vec::new(), None)
@@ -88,14 +123,27 @@ async fn main() -> anyhow::Result<()> {
         let own = in_process::handler_own_time(options.warm).await?;
         eprintln!("== consumer throughput against a chat answering in 20 ms");
         let throughput = in_process::consumer_throughput(&env).await?;
-        eprintln!("== local end-to-end load: {} questions at concurrency {}", options.load, options.concurrency);
-        (own, throughput, Some(in_process::local_load(options.load, options.concurrency).await?))
+        eprintln!(
+            "== local end-to-end load: {} questions at concurrency {}",
+            options.load, options.concurrency
+        );
+        (
+            own,
+            throughput,
+            Some(in_process::local_load(options.load, options.concurrency).await?),
+        )
     };
     let sizes = harness::artifact_sizes(&root)?;
 
     println!();
-    println!("Cold start, process start to first response (ms), {} spawns each", options.spawns);
-    println!("{:<12} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>10}", "function", "min", "median", "p90", "x floor", "warm p50", "warm p99", "peak RSS");
+    println!(
+        "Cold start, process start to first response (ms), {} spawns each",
+        options.spawns
+    );
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>10}",
+        "function", "min", "median", "p90", "x floor", "warm p50", "warm p99", "peak RSS"
+    );
     for f in &functions {
         println!(
             "{:<12} {:>7.2} {:>7.2} {:>7.2} {:>9.2} {:>10.3} {:>10.3} {:>7.1} MB",
@@ -135,12 +183,18 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     for s in &sizes {
-        println!("{:<10} {:<8} {:>10} bytes  zip {:>10}", s.name, s.arch, s.bytes, s.zip_bytes.map_or("-".into(), |z| z.to_string()));
+        println!(
+            "{:<10} {:<8} {:>10} bytes  zip {:>10}",
+            s.name,
+            s.arch,
+            s.bytes,
+            s.zip_bytes.map_or("-".into(), |z| z.to_string())
+        );
     }
 
     let results = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
-        "options": { "only": options.only, "native_cert_scan": options.native_cert_scan, "spawns": options.spawns, "warm": options.warm, "load": options.load, "concurrency": options.concurrency },
+        "options": { "only": options.only, "ssl_cert_file": options.ssl_cert_file, "spawns": options.spawns, "warm": options.warm, "load": options.load, "concurrency": options.concurrency },
         "functions": functions,
         "floor_cold_p50_ms": floor,
         "handler_own_time": own.iter().map(|(n, s)| json!({ "function": n, "summary": s })).collect::<Vec<_>>(),

@@ -41,7 +41,10 @@ impl RuntimeApi {
     pub async fn start() -> anyhow::Result<Self> {
         let (events_tx, events_rx) = mpsc::channel(2048);
         let (answers_tx, answers_rx) = mpsc::channel(2048);
-        let shared = Shared { events: Arc::new(Mutex::new(events_rx)), answers: answers_tx };
+        let shared = Shared {
+            events: Arc::new(Mutex::new(events_rx)),
+            answers: answers_tx,
+        };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
@@ -53,7 +56,12 @@ impl RuntimeApi {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, events: events_tx, answers: answers_rx, server })
+        Ok(Self {
+            addr,
+            events: events_tx,
+            answers: answers_rx,
+            server,
+        })
     }
 
     /// Queues an invocation; returns its request id.
@@ -89,23 +97,53 @@ async fn next(State(shared): State<Shared>) -> Response {
     };
     set("lambda-runtime-aws-request-id", id);
     set("lambda-runtime-deadline-ms", deadline.to_string());
-    set("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:bench".into());
-    set("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0".into());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0".into(),
+    );
     set("content-type", "application/json".into());
     (headers, event.to_string()).into_response()
 }
 
 async fn response(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let _ = shared.answers.send(Answer { request_id: id, at: Instant::now(), ok: true, body }).await;
+    let _ = shared
+        .answers
+        .send(Answer {
+            request_id: id,
+            at: Instant::now(),
+            ok: true,
+            body,
+        })
+        .await;
     StatusCode::ACCEPTED
 }
 
 async fn error(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let _ = shared.answers.send(Answer { request_id: id, at: Instant::now(), ok: false, body }).await;
+    let _ = shared
+        .answers
+        .send(Answer {
+            request_id: id,
+            at: Instant::now(),
+            ok: false,
+            body,
+        })
+        .await;
     StatusCode::ACCEPTED
 }
 
 async fn init_error(State(shared): State<Shared>, body: Bytes) -> StatusCode {
-    let _ = shared.answers.send(Answer { request_id: "init".into(), at: Instant::now(), ok: false, body }).await;
+    let _ = shared
+        .answers
+        .send(Answer {
+            request_id: "init".into(),
+            at: Instant::now(),
+            ok: false,
+            body,
+        })
+        .await;
     StatusCode::ACCEPTED
 }

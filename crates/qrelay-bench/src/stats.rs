@@ -26,7 +26,14 @@ impl Summary {
             let index = ((ms.len() as f64 - 1.0) * q).round() as usize;
             ms[index]
         };
-        Self { n: ms.len(), min_ms: at(0.0), p50_ms: at(0.5), p90_ms: at(0.9), p99_ms: at(0.99), max_ms: at(1.0) }
+        Self {
+            n: ms.len(),
+            min_ms: at(0.0),
+            p50_ms: at(0.5),
+            p90_ms: at(0.9),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
     }
 }
 
@@ -38,6 +45,9 @@ mod tests {
     fn quantiles_of_one_to_a_hundred() {
         let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         let s = Summary::of(&samples);
-        assert_eq!((s.min_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms), (1.0, 51.0, 90.0, 99.0, 100.0));
+        assert_eq!(
+            (s.min_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms),
+            (1.0, 51.0, 90.0, 99.0, 100.0)
+        );
     }
 }

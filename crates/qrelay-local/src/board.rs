@@ -43,7 +43,11 @@ impl Board {
     }
 
     pub fn len(&self) -> usize {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).messages.len()
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .messages
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -78,13 +82,18 @@ pub struct OutageSwitch {
 
 impl std::fmt::Debug for OutageSwitch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutageSwitch").field("down", &self.is_down()).finish_non_exhaustive()
+        f.debug_struct("OutageSwitch")
+            .field("down", &self.is_down())
+            .finish_non_exhaustive()
     }
 }
 
 impl OutageSwitch {
     pub fn new(inner: Arc<dyn ChatPoster>) -> Self {
-        Self { inner, down: AtomicBool::new(false) }
+        Self {
+            inner,
+            down: AtomicBool::new(false),
+        }
     }
 
     pub fn set_down(&self, down: bool) {
@@ -100,7 +109,9 @@ impl OutageSwitch {
 impl ChatPoster for OutageSwitch {
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
         if self.is_down() {
-            return Err(ChatError::Unavailable("simulated outage (switched on from the instructor page)".into()));
+            return Err(ChatError::Unavailable(
+                "simulated outage (switched on from the instructor page)".into(),
+            ));
         }
         self.inner.post(id, channel, message).await
     }

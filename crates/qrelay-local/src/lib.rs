@@ -5,8 +5,8 @@
 
 pub mod board;
 pub mod memq;
-pub mod ports;
 mod pages;
+pub mod ports;
 mod server;
 mod system;
 

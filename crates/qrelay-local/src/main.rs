@@ -13,8 +13,15 @@ async fn main() -> anyhow::Result<()> {
     let config = LocalConfig::from_env_and_args(&args)?;
     let running = start(config).await?;
     let url = running.url();
-    let backend = if running.system.intake_uses_aws() { "SNS/SQS at AWS_ENDPOINT_URL" } else { "in-process queue" };
-    println!("qrelay is running locally ({backend}; chat: {})", running.system.chat_label);
+    let backend = if running.system.intake_uses_aws() {
+        "SNS/SQS at AWS_ENDPOINT_URL"
+    } else {
+        "in-process queue"
+    };
+    println!(
+        "qrelay is running locally ({backend}; chat: {})",
+        running.system.chat_label
+    );
     for room in running.system.rooms.iter() {
         let name: &str = room.name().as_ref();
         println!("  form for {name:<10} {url}/r/{name}   (QR code: {url}/r/{name}/qr.svg)");

@@ -50,12 +50,20 @@ impl Depth {
 impl MemQueue {
     /// A queue without a redrive policy (a dead-letter queue).
     pub fn new(name: &str) -> Arc<Self> {
-        Arc::new(Self { name: name.to_owned(), state: Mutex::default(), redrive: None })
+        Arc::new(Self {
+            name: name.to_owned(),
+            state: Mutex::default(),
+            redrive: None,
+        })
     }
 
     /// A queue whose messages move to `dead_letters` when received after `max_receive_count` receives.
     pub fn with_dead_letters(name: &str, max_receive_count: u32, dead_letters: Arc<MemQueue>) -> Arc<Self> {
-        Arc::new(Self { name: name.to_owned(), state: Mutex::default(), redrive: Some((max_receive_count, dead_letters)) })
+        Arc::new(Self {
+            name: name.to_owned(),
+            state: Mutex::default(),
+            redrive: Some((max_receive_count, dead_letters)),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -66,8 +74,14 @@ impl MemQueue {
     /// Adds a message; returns its id.
     pub fn send(&self, body: String, attributes: HashMap<String, SqsMessageAttribute>) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        let message =
-            Stored { id: id.clone(), body, attributes, receive_count: 0, visible_at: Instant::now(), receipt: None };
+        let message = Stored {
+            id: id.clone(),
+            body,
+            attributes,
+            receive_count: 0,
+            visible_at: Instant::now(),
+            receipt: None,
+        };
         self.lock().messages.push_back(message);
         id
     }
@@ -117,7 +131,11 @@ impl MemQueue {
     /// Hides a received message for `delay` from now, if `receipt` is its latest receipt handle.
     pub fn change_visibility(&self, receipt: &str, delay: Duration) -> bool {
         let mut state = self.lock();
-        match state.messages.iter_mut().find(|m| m.receipt.as_deref() == Some(receipt)) {
+        match state
+            .messages
+            .iter_mut()
+            .find(|m| m.receipt.as_deref() == Some(receipt))
+        {
             Some(message) => {
                 message.visible_at = Instant::now() + delay;
                 true
@@ -150,7 +168,10 @@ impl MemQueue {
         let now = Instant::now();
         let state = self.lock();
         let visible = state.messages.iter().filter(|m| m.visible_at <= now).count();
-        Depth { visible, in_flight: state.messages.len() - visible }
+        Depth {
+            visible,
+            in_flight: state.messages.len() - visible,
+        }
     }
 }
 
@@ -159,7 +180,9 @@ fn to_record(message: &Stored, receipt: &str) -> SqsMessage {
     record.message_id = Some(message.id.clone());
     record.receipt_handle = Some(receipt.to_owned());
     record.body = Some(message.body.clone());
-    record.attributes.insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), message.receive_count.to_string());
     record.message_attributes = message.attributes.clone();
     record.event_source = Some("aws:sqs".into());
     record
@@ -180,13 +203,25 @@ mod tests {
         q.send("a".into(), HashMap::new());
 
         assert_eq!(q.receive(10, Duration::from_secs(30)).len(), 1);
-        assert!(q.receive(10, Duration::from_secs(30)).is_empty(), "hidden while in flight");
-        assert_eq!(q.depth(), Depth { visible: 0, in_flight: 1 });
+        assert!(
+            q.receive(10, Duration::from_secs(30)).is_empty(),
+            "hidden while in flight"
+        );
+        assert_eq!(
+            q.depth(),
+            Depth {
+                visible: 0,
+                in_flight: 1
+            }
+        );
 
         tokio::time::advance(Duration::from_secs(31)).await;
         let again = q.receive(10, Duration::from_secs(30));
         assert_eq!(again.len(), 1, "visible again after the timeout");
-        assert_eq!(again[0].attributes["ApproximateReceiveCount"], "2", "receive count grows");
+        assert_eq!(
+            again[0].attributes["ApproximateReceiveCount"], "2",
+            "receive count grows"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -194,7 +229,11 @@ mod tests {
         let (q, _) = queue();
         q.send("a".into(), HashMap::new());
         let first = q.receive(1, Duration::ZERO).remove(0).receipt_handle.expect("handle");
-        let second = q.receive(1, Duration::from_secs(30)).remove(0).receipt_handle.expect("handle");
+        let second = q
+            .receive(1, Duration::from_secs(30))
+            .remove(0)
+            .receipt_handle
+            .expect("handle");
 
         assert_ne!(first, second);
         assert!(!q.delete(&first), "a stale handle deletes nothing");
@@ -207,7 +246,11 @@ mod tests {
     async fn change_visibility_reschedules_the_next_receive() {
         let (q, _) = queue();
         q.send("a".into(), HashMap::new());
-        let handle = q.receive(1, Duration::from_secs(30)).remove(0).receipt_handle.expect("handle");
+        let handle = q
+            .receive(1, Duration::from_secs(30))
+            .remove(0)
+            .receipt_handle
+            .expect("handle");
 
         assert!(q.change_visibility(&handle, Duration::from_secs(300)));
         tokio::time::advance(Duration::from_secs(299)).await;

@@ -46,7 +46,10 @@ pub fn admin(rooms: &Rooms) -> String {
         .iter()
         .map(|r| {
             let name = r.name();
-            format!("<li><a href=\"r/{name}\">/r/{name}</a> · <a href=\"r/{name}/qr.svg\">QR code</a> · channel #{}</li>", r.channel())
+            format!(
+                "<li><a href=\"r/{name}\">/r/{name}</a> · <a href=\"r/{name}/qr.svg\">QR code</a> · channel #{}</li>",
+                r.channel()
+            )
         })
         .collect();
     ADMIN.replace("{{rooms}}", &links)

@@ -26,7 +26,9 @@ impl QuestionPublisher for MemTopic {
         let mut room = SqsMessageAttribute::default();
         room.data_type = Some("String".into());
         room.string_value = Some(question.room.clone());
-        Ok(self.0.send(question.to_json(), HashMap::from([("room".to_owned(), room)])))
+        Ok(self
+            .0
+            .send(question.to_json(), HashMap::from([("room".to_owned(), room)])))
     }
 }
 
@@ -40,7 +42,10 @@ pub struct MemQueues {
 #[async_trait]
 impl QueueControl for MemQueues {
     async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> anyhow::Result<()> {
-        anyhow::ensure!(self.queue.change_visibility(receipt_handle, delay), "unknown or stale receipt handle");
+        anyhow::ensure!(
+            self.queue.change_visibility(receipt_handle, delay),
+            "unknown or stale receipt handle"
+        );
         Ok(())
     }
 
@@ -85,7 +90,11 @@ impl DeadLetterMover for MemQueues {
             attributes.remove(DEAD_LETTER_REASON);
             self.queue.send(body, attributes);
         }
-        Ok(Moved { moved, stopped_early: self.dead_letters.depth().total() > 0, ..Moved::default() })
+        Ok(Moved {
+            moved,
+            stopped_early: self.dead_letters.depth().total() > 0,
+            ..Moved::default()
+        })
     }
 
     async fn status(&self) -> anyhow::Result<Vec<MoveTask>> {

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -61,18 +62,27 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
         }
     });
     let consumer = tokio::spawn(system.clone().run_consumer(stopped));
-    Ok(Running { addr, system, shutdown, server, consumer })
+    Ok(Running {
+        addr,
+        system,
+        shutdown,
+        server,
+        consumer,
+    })
 }
 
 fn router(system: Arc<System>) -> Router {
-    Router::new()
-        .route("/board", get(board_page))
-        .route("/board/messages.json", get(board_messages))
+    let admin = Router::new()
         .route("/admin", get(admin_page))
         .route("/admin/state.json", get(admin_state))
         .route("/admin/outage", post(admin_outage))
         .route("/admin/retry-now", post(admin_retry_now))
         .route("/admin/redrive", post(admin_redrive))
+        .route_layer(axum::middleware::from_fn(loopback_only));
+    Router::new()
+        .route("/board", get(board_page))
+        .route("/board/messages.json", get(board_messages))
+        .merge(admin)
         .fallback(intake)
         .with_state(system)
 }
@@ -83,10 +93,23 @@ async fn intake(State(system): State<Arc<System>>, request: Request) -> Response
     // Larger than intake's own 16 KiB limit, so that intake is the one to answer 413 with its JSON error.
     let bytes = match to_bytes(body, 64 * 1024).await {
         Ok(bytes) => bytes,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, Json(serde_json::json!({"error": {"code": "payload_too_large", "message": "the request body is too large"}}))).into_response(),
+        Err(_) => return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(
+                serde_json::json!({"error": {"code": "payload_too_large", "message": "the request body is too large"}}),
+            ),
+        )
+            .into_response(),
     };
-    let body = if bytes.is_empty() { lambda_http::Body::Empty } else { lambda_http::Body::Binary(bytes.to_vec()) };
-    let response = system.intake.handle(lambda_http::Request::from_parts(parts, body)).await;
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::Binary(bytes.to_vec())
+    };
+    let response = system
+        .intake
+        .handle(lambda_http::Request::from_parts(parts, body))
+        .await;
     let (parts, body) = response.into_parts();
     let body = match body {
         lambda_http::Body::Empty => Body::empty(),
@@ -111,25 +134,23 @@ async fn board_messages(State(system): State<Arc<System>>, Query(after): Query<A
 }
 
 /// The instructor page and its actions answer loopback clients only.
-fn loopback_only(peer: SocketAddr) -> Result<(), Response> {
+async fn loopback_only(ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request, next: Next) -> Response {
     if peer.ip().is_loopback() {
-        Ok(())
+        next.run(request).await
     } else {
-        Err((StatusCode::FORBIDDEN, "the instructor page is available on this machine only").into_response())
+        (
+            StatusCode::FORBIDDEN,
+            "the instructor page is available on this machine only",
+        )
+            .into_response()
     }
 }
 
-async fn admin_page(ConnectInfo(peer): ConnectInfo<SocketAddr>, State(system): State<Arc<System>>) -> Response {
-    if let Err(denied) = loopback_only(peer) {
-        return denied;
-    }
+async fn admin_page(State(system): State<Arc<System>>) -> Response {
     Html(pages::admin(&system.rooms)).into_response()
 }
 
-async fn admin_state(ConnectInfo(peer): ConnectInfo<SocketAddr>, State(system): State<Arc<System>>) -> Response {
-    if let Err(denied) = loopback_only(peer) {
-        return denied;
-    }
+async fn admin_state(State(system): State<Arc<System>>) -> Response {
     match system.depths().await {
         Ok(depths) => Json(serde_json::json!({
             "depths": depths,
@@ -147,39 +168,29 @@ struct Outage {
     down: bool,
 }
 
-async fn admin_outage(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(system): State<Arc<System>>,
-    Json(outage): Json<Outage>,
-) -> Response {
-    if let Err(denied) = loopback_only(peer) {
-        return denied;
-    }
+async fn admin_outage(State(system): State<Arc<System>>, Json(outage): Json<Outage>) -> Response {
     system.outage.set_down(outage.down);
-    tracing::info!(chat_down = outage.down, "outage switch changed from the instructor page");
+    tracing::info!(
+        chat_down = outage.down,
+        "outage switch changed from the instructor page"
+    );
     Json(serde_json::json!({ "chat_down": outage.down })).into_response()
 }
 
-async fn admin_retry_now(ConnectInfo(peer): ConnectInfo<SocketAddr>, State(system): State<Arc<System>>) -> Response {
-    if let Err(denied) = loopback_only(peer) {
-        return denied;
-    }
+async fn admin_retry_now(State(system): State<Arc<System>>) -> Response {
     match system.retry_now().await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => (StatusCode::CONFLICT, format!("{e:#}")).into_response(),
     }
 }
 
-async fn admin_redrive(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    State(system): State<Arc<System>>,
-    Json(event): Json<serde_json::Value>,
-) -> Response {
-    if let Err(denied) = loopback_only(peer) {
-        return denied;
-    }
+async fn admin_redrive(State(system): State<Arc<System>>, Json(event): Json<serde_json::Value>) -> Response {
     match system.redrive(event).await {
         Ok(summary) => Json(summary).into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string() }))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
     }
 }

@@ -67,7 +67,13 @@ impl LocalConfig {
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
-                "--port" | "-p" => port = args.next().context("--port needs a number")?.parse().context("--port")?,
+                "--port" | "-p" => {
+                    port = args
+                        .next()
+                        .context("--port needs a number")?
+                        .parse()
+                        .context("--port")?
+                }
                 "--help" | "-h" => {
                     println!("usage: qrelay-local [--port N]   (environment: see README, \"Run it locally\")");
                     std::process::exit(0);
@@ -88,7 +94,9 @@ impl LocalConfig {
                     token: config::required(&env, "QRELAY_LOCAL_CHAT_TOKEN")?,
                 },
             },
-            (None, Some(webhook_url)) => ChatChoice::Webhook { secret: ChatSecret::Webhook { webhook_url } },
+            (None, Some(webhook_url)) => ChatChoice::Webhook {
+                secret: ChatSecret::Webhook { webhook_url },
+            },
             (None, None) => ChatChoice::Board,
         };
         Ok(Self {
@@ -97,7 +105,10 @@ impl LocalConfig {
             rooms,
             limits: Limits::from_source(&env)?,
             time_zone: jiff::tz::TimeZone::get(&tz).with_context(|| format!("TIME_ZONE {tz:?}"))?,
-            backoff: Backoff { base: Duration::from_secs(2), cap: Duration::from_secs(10) },
+            backoff: Backoff {
+                base: Duration::from_secs(2),
+                cap: Duration::from_secs(10),
+            },
             chat,
             aws_endpoint: env.get("AWS_ENDPOINT_URL"),
             max_receive_count: MAX_RECEIVE_COUNT,
@@ -112,7 +123,10 @@ impl LocalConfig {
             rooms: Rooms::parse("general,rust-101").expect("valid rooms"),
             limits: Limits::default(),
             time_zone: jiff::tz::TimeZone::get("Asia/Tokyo").expect("bundled tzdb"),
-            backoff: Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(2) },
+            backoff: Backoff {
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(2),
+            },
             chat: ChatChoice::Board,
             aws_endpoint: None,
             max_receive_count: MAX_RECEIVE_COUNT,
@@ -140,7 +154,10 @@ pub struct System {
 
 impl std::fmt::Debug for System {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("System").field("backend", &self.backend).field("chat", &self.chat_label).finish_non_exhaustive()
+        f.debug_struct("System")
+            .field("backend", &self.backend)
+            .field("chat", &self.chat_label)
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,35 +176,66 @@ impl System {
             ChatChoice::Board => (board.clone(), "board"),
             ChatChoice::RocketChat { url, secret } => {
                 let secrets = Arc::new(StaticSecret(secret.clone()));
-                (Arc::new(RocketChat::new(http_client(REQUEST_TIMEOUT), url, secrets)), "Rocket.Chat")
+                (
+                    Arc::new(RocketChat::new(http_client(REQUEST_TIMEOUT), url, secrets)),
+                    "Rocket.Chat",
+                )
             }
-            ChatChoice::Webhook { secret } => {
-                (Arc::new(Webhook::new(http_client(REQUEST_TIMEOUT), Arc::new(StaticSecret(secret.clone())))), "webhook")
-            }
+            ChatChoice::Webhook { secret } => (
+                Arc::new(Webhook::new(
+                    http_client(REQUEST_TIMEOUT),
+                    Arc::new(StaticSecret(secret.clone())),
+                )),
+                "webhook",
+            ),
         };
         let outage = Arc::new(OutageSwitch::new(chat));
-        let intake_config = |topic_arn: String| IntakeConfig { topic_arn, rooms: config.rooms.clone(), limits: config.limits };
-        let (intake, backend, queue_control): (Intake, Backend, Arc<dyn qrelay::consumer::QueueControl>) =
-            match &config.aws_endpoint {
-                None => {
-                    let dead_letters = MemQueue::new("questions-dlq");
-                    let queue = MemQueue::with_dead_letters("questions", config.max_receive_count, dead_letters.clone());
-                    let queues = MemQueues { queue: queue.clone(), dead_letters };
-                    let intake = Intake::new(intake_config("local".into()), Arc::new(MemTopic(queue)));
-                    (intake, Backend::Memory(queues.clone()), Arc::new(queues))
-                }
-                Some(endpoint) => {
-                    let (sns, sqs) = aws_clients(endpoint).await;
-                    let (topic_arn, queues) = create_aws_resources(&sns, &sqs, config.max_receive_count).await?;
-                    let intake = Intake::new(intake_config(topic_arn.clone()), Arc::new(SnsPublisher::new(sns, topic_arn)));
-                    let control = SqsQueueControl::new(sqs.clone(), &queues.queue_url, &queues.dead_letter_queue_url);
-                    let poller = SqsPoller::new(sqs, &queues.queue_url, &queues.queue_arn);
-                    (intake, Backend::Aws { poller, queues }, Arc::new(control))
-                }
-            };
-        let consumer =
-            Consumer::new(config.rooms.clone(), config.time_zone.clone(), config.backoff, outage.clone(), queue_control);
-        Ok(Self { intake, consumer, backend, board, outage, rooms: config.rooms.clone(), chat_label })
+        let intake_config = |topic_arn: String| IntakeConfig {
+            topic_arn,
+            rooms: config.rooms.clone(),
+            limits: config.limits,
+        };
+        let (intake, backend, queue_control): (Intake, Backend, Arc<dyn qrelay::consumer::QueueControl>) = match &config
+            .aws_endpoint
+        {
+            None => {
+                let dead_letters = MemQueue::new("questions-dlq");
+                let queue = MemQueue::with_dead_letters("questions", config.max_receive_count, dead_letters.clone());
+                let queues = MemQueues {
+                    queue: queue.clone(),
+                    dead_letters,
+                };
+                let intake = Intake::new(intake_config("local".into()), Arc::new(MemTopic(queue)));
+                (intake, Backend::Memory(queues.clone()), Arc::new(queues))
+            }
+            Some(endpoint) => {
+                let (sns, sqs) = aws_clients(endpoint).await;
+                let (topic_arn, queues) = create_aws_resources(&sns, &sqs, config.max_receive_count).await?;
+                let intake = Intake::new(
+                    intake_config(topic_arn.clone()),
+                    Arc::new(SnsPublisher::new(sns, topic_arn)),
+                );
+                let control = SqsQueueControl::new(sqs.clone(), &queues.queue_url, &queues.dead_letter_queue_url);
+                let poller = SqsPoller::new(sqs, &queues.queue_url, &queues.queue_arn);
+                (intake, Backend::Aws { poller, queues }, Arc::new(control))
+            }
+        };
+        let consumer = Consumer::new(
+            config.rooms.clone(),
+            config.time_zone.clone(),
+            config.backoff,
+            outage.clone(),
+            queue_control,
+        );
+        Ok(Self {
+            intake,
+            consumer,
+            backend,
+            board,
+            outage,
+            rooms: config.rooms.clone(),
+            chat_label,
+        })
     }
 
     /// Whether questions go through SNS and SQS (at `AWS_ENDPOINT_URL`) rather than the in-process queue.
@@ -207,10 +255,16 @@ impl System {
                 let mut event = SqsEvent::default();
                 event.records = records;
                 let response = self.consumer.handle(event.clone()).await;
-                let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+                let failed: Vec<&str> = response
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.as_str())
+                    .collect();
                 for record in &event.records {
                     if !failed.contains(&record.message_id.as_deref().unwrap_or_default()) {
-                        queues.queue.delete(record.receipt_handle.as_deref().unwrap_or_default());
+                        queues
+                            .queue
+                            .delete(record.receipt_handle.as_deref().unwrap_or_default());
                     }
                 }
                 Ok(received)
@@ -233,12 +287,20 @@ impl System {
             Backend::Memory(queues) => {
                 let Depth { visible, in_flight } = queues.queue.depth();
                 let dead = queues.dead_letters.depth().total();
-                Depths { queue: visible as u64, in_flight: in_flight as u64, dead_letters: dead as u64 }
+                Depths {
+                    queue: visible as u64,
+                    in_flight: in_flight as u64,
+                    dead_letters: dead as u64,
+                }
             }
             Backend::Aws { queues, .. } => {
                 let (queue, in_flight) = sqs_depth(&queues.client, &queues.queue_url).await?;
                 let (dead, dead_in_flight) = sqs_depth(&queues.client, &queues.dead_letter_queue_url).await?;
-                Depths { queue, in_flight, dead_letters: dead + dead_in_flight }
+                Depths {
+                    queue,
+                    in_flight,
+                    dead_letters: dead + dead_in_flight,
+                }
             }
         })
     }
@@ -248,12 +310,19 @@ impl System {
         let deadline = SystemTime::now() + Duration::from_secs(60);
         match &self.backend {
             Backend::Memory(queues) => {
-                Redrive::new(queues.clone(), queues.clone(), NoNativeMover, RedriveMode::Copy).handle(event, deadline).await
-            }
-            Backend::Aws { queues, .. } => {
-                Redrive::new(queues.clone(), CopyMover(queues.clone()), NativeMover(queues.clone()), RedriveMode::Copy)
+                Redrive::new(queues.clone(), queues.clone(), NoNativeMover, RedriveMode::Copy)
                     .handle(event, deadline)
                     .await
+            }
+            Backend::Aws { queues, .. } => {
+                Redrive::new(
+                    queues.clone(),
+                    CopyMover(queues.clone()),
+                    NativeMover(queues.clone()),
+                    RedriveMode::Copy,
+                )
+                .handle(event, deadline)
+                .await
             }
         }
     }
@@ -320,9 +389,21 @@ async fn create_aws_resources(
     sqs: &aws_sdk_sqs::Client,
     max_receive_count: u32,
 ) -> anyhow::Result<(String, Queues)> {
-    let topic_arn = sns.create_topic().name("qrelay-questions").send().await.context("creating the topic")?.topic_arn;
+    let topic_arn = sns
+        .create_topic()
+        .name("qrelay-questions")
+        .send()
+        .await
+        .context("creating the topic")?
+        .topic_arn;
     let topic_arn = topic_arn.context("no topic ARN")?;
-    let dlq_url = sqs.create_queue().queue_name("qrelay-questions-dlq").send().await.context("creating the DLQ")?.queue_url;
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name("qrelay-questions-dlq")
+        .send()
+        .await
+        .context("creating the DLQ")?
+        .queue_url;
     let dlq_url = dlq_url.context("no DLQ URL")?;
     let dlq_arn = queue_arn(sqs, &dlq_url).await?;
     let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#);
@@ -337,7 +418,13 @@ async fn create_aws_resources(
         .queue_url
         .context("no queue URL")?;
     let queue_arn = queue_arn(sqs, &queue_url).await?;
-    sns.subscribe().topic_arn(&topic_arn).protocol("sqs").endpoint(&queue_arn).send().await.context("subscribing")?;
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .send()
+        .await
+        .context("subscribing")?;
     let queues = Queues {
         client: sqs.clone(),
         queue_url,
@@ -358,7 +445,10 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Strin
         .context("reading the queue ARN")?
         .attributes
         .unwrap_or_default();
-    attributes.get(&QueueAttributeName::QueueArn).cloned().context("no queue ARN")
+    attributes
+        .get(&QueueAttributeName::QueueArn)
+        .cloned()
+        .context("no queue ARN")
 }
 
 async fn sqs_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<(u64, u64)> {
@@ -373,5 +463,8 @@ async fn sqs_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<(u64,
         .attributes
         .unwrap_or_default();
     let get = |name| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok((get(QueueAttributeName::ApproximateNumberOfMessages), get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)))
+    Ok((
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
 }

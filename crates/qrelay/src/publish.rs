@@ -23,18 +23,26 @@ pub struct SnsPublisher {
 
 impl SnsPublisher {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
-        Self { client: tokio::sync::OnceCell::new_with(Some(client)), topic_arn: topic_arn.into() }
+        Self {
+            client: tokio::sync::OnceCell::new_with(Some(client)),
+            topic_arn: topic_arn.into(),
+        }
     }
 
     /// A publisher that loads the AWS configuration and builds its client on the first publish, not at cold
     /// start: the first request to a new intake instance is usually a student opening the form, which then
     /// never waits for the SDK's set-up (credentials, TLS roots).
     pub fn lazy(topic_arn: impl Into<String>) -> Self {
-        Self { client: tokio::sync::OnceCell::new(), topic_arn: topic_arn.into() }
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            topic_arn: topic_arn.into(),
+        }
     }
 
     async fn sns(&self) -> &aws_sdk_sns::Client {
-        self.client.get_or_init(|| async { aws_sdk_sns::Client::new(&crate::aws::load().await) }).await
+        self.client
+            .get_or_init(|| async { aws_sdk_sns::Client::new(&crate::aws::load().await) })
+            .await
     }
 }
 
@@ -56,6 +64,8 @@ impl QuestionPublisher for SnsPublisher {
             .send()
             .await
             .context("publishing the question to SNS")?;
-        output.message_id.context("SNS accepted the question but returned no message id")
+        output
+            .message_id
+            .context("SNS accepted the question but returned no message id")
     }
 }

@@ -95,11 +95,16 @@ impl Consumer {
     /// each channel shows its questions in the order they were asked; lanes run concurrently, so a batch spread
     /// over several rooms takes about as long as its busiest room instead of the sum of all.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let batch = Batch { blocked: Mutex::new(self.still_rate_limited()), metrics: Mutex::default() };
+        let batch = Batch {
+            blocked: Mutex::new(self.still_rate_limited()),
+            metrics: Mutex::default(),
+        };
         let mut lanes: Vec<(String, Vec<usize>)> = Vec::new();
         for (index, record) in event.records.iter().enumerate() {
             // A record that is not a question gets a lane of its own; it is dead-lettered without waiting.
-            let lane = parse_record(record).map(|q| q.room.to_string()).unwrap_or_else(|_| format!("\0{index}"));
+            let lane = parse_record(record)
+                .map(|q| q.room.to_string())
+                .unwrap_or_else(|_| format!("\0{index}"));
             match lanes.iter_mut().find(|(room, _)| *room == lane) {
                 Some((_, indexes)) => indexes.push(index),
                 None => lanes.push((lane, vec![index])),
@@ -126,7 +131,10 @@ impl Consumer {
         let mut outcomes: Vec<(usize, Outcome)> = lane_outcomes.into_iter().flatten().collect();
         outcomes.sort_by_key(|(index, _)| *index);
         let mut response = SqsBatchResponse::default();
-        let mut metrics = batch.metrics.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut metrics = batch
+            .metrics
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (index, outcome) in outcomes {
             match outcome {
                 Outcome::Posted => metrics.posted += 1,

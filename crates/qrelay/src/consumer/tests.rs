@@ -298,21 +298,39 @@ async fn each_room_keeps_its_order_and_a_down_chat_is_tried_at_most_once_per_roo
     let records = texts
         .iter()
         .enumerate()
-        .map(|(n, text)| record(n, question_json(if text.starts_with('g') { "general" } else { "rust-101" }, text), 1))
+        .map(|(n, text)| {
+            record(
+                n,
+                question_json(if text.starts_with('g') { "general" } else { "rust-101" }, text),
+                1,
+            )
+        })
         .collect();
 
     let response = consumer(chat.clone(), Arc::default()).handle(batch(records)).await;
 
     assert!(failed_ids(&response).is_empty());
-    let calls = chat.calls.lock().expect("lock");
+    let calls = chat.calls.lock().expect("lock").clone();
     let order = |channel: &str| -> Vec<String> {
-        calls.iter().filter(|(_, c, _)| c == channel).map(|(_, _, m)| m.rsplit('\n').next().unwrap_or_default().to_owned()).collect()
+        calls
+            .iter()
+            .filter(|(_, c, _)| c == channel)
+            .map(|(_, _, m)| m.rsplit('\n').next().unwrap_or_default().to_owned())
+            .collect()
     };
     assert_eq!(order("general"), ["g1", "g2", "g3"], "general in queue order");
     assert_eq!(order("rust-course"), ["r1", "r2"], "rust-101 in queue order");
 
     let down = ScriptedChat::answering(vec![Err(ChatError::Unavailable("down".into()))]);
-    let records = (0..6).map(|n| record(n, question_json(if n % 2 == 0 { "general" } else { "rust-101" }, "q"), 1)).collect();
+    let records = (0..6)
+        .map(|n| {
+            record(
+                n,
+                question_json(if n % 2 == 0 { "general" } else { "rust-101" }, "q"),
+                1,
+            )
+        })
+        .collect();
     let response = consumer(down.clone(), Arc::default()).handle(batch(records)).await;
     assert_eq!(failed_ids(&response).len(), 6, "all come back");
     assert!(down.calls() <= 2, "at most one attempt per room, got {}", down.calls());

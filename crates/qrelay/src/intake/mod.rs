@@ -61,7 +61,10 @@ impl Intake {
         let route = match path.as_str() {
             "/" | "" => Route::Form(None),
             "/questions" => Route::Questions,
-            p => match p.strip_prefix("/r/").map(|rest| rest.split_once('/').unwrap_or((rest, ""))) {
+            p => match p
+                .strip_prefix("/r/")
+                .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
+            {
                 Some((room, "")) if !room.is_empty() => Route::Form(Some(room)),
                 Some((room, "qr.svg")) if !room.is_empty() => Route::QrCode(room),
                 _ => return self.error_response(&req, &IntakeError::NotFound),
@@ -71,7 +74,9 @@ impl Intake {
             (Route::Form(room), &Method::GET) => self.form(&req, room),
             (Route::QrCode(room), &Method::GET) => self.qr_code(&req, &path, room),
             (Route::Questions, &Method::POST) => self.submit(&req).await,
-            (Route::Form(_) | Route::QrCode(_), _) => self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "GET" }),
+            (Route::Form(_) | Route::QrCode(_), _) => {
+                self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "GET" })
+            }
             (Route::Questions, _) => self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "POST" }),
         }
     }
@@ -293,7 +298,10 @@ fn route_path(req: &Request) -> String {
 /// routes (what the raw path has before `route_path`).
 fn public_base_url(req: &Request, route_path: &str) -> String {
     let headers = req.headers();
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
     let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
     let scheme = headers
         .get("x-forwarded-proto")

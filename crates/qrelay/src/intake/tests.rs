@@ -361,12 +361,22 @@ async fn a_rooms_qr_code_links_to_its_form_as_the_student_reaches_it() {
     assert_eq!(response.status(), StatusCode::OK, "{}", body_text(&response));
     assert_eq!(header(&response, "content-type"), Some("image/svg+xml"));
     let expected = qr::svg("https://abc123.execute-api.ap-northeast-1.amazonaws.com/prod/r/rust-101").expect("qr");
-    assert_eq!(body_text(&response), expected, "encodes the public form link, stage included");
+    assert_eq!(
+        body_text(&response),
+        expected,
+        "encodes the public form link, stage included"
+    );
 
     let mut unknown = event.clone();
     unknown["rawPath"] = "/prod/r/python/qr.svg".into();
-    let response = intake.handle(lambda_http::request::from_str(&unknown.to_string()).expect("event")).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND, "no QR code for an unknown room");
+    let response = intake
+        .handle(lambda_http::request::from_str(&unknown.to_string()).expect("event"))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "no QR code for an unknown room"
+    );
 }
 
 #[tokio::test]
