@@ -12,7 +12,8 @@ use qrelay::chat::{ChatPoster, http_client};
 use qrelay::config::{ChatKind, ConsumerConfig};
 use qrelay::consumer::{Consumer, SqsQueueControl};
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime starts faster and uses less memory than a thread pool.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = ConsumerConfig::from_env()?;
