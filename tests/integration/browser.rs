@@ -41,7 +41,12 @@ impl Driver {
             });
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("{url}/status")).await.is_err() {
+        while qrelay::chat::http_client(std::time::Duration::from_secs(30))
+            .get(format!("{url}/status"))
+            .send()
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "chromedriver did not answer on {url}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

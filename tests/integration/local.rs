@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::moto::Moto;
 
 async fn ask(running: &Running, text: &str) -> String {
-    let response = reqwest::Client::new()
+    let response = qrelay::chat::http_client(std::time::Duration::from_secs(30))
         .post(format!("{}/questions", running.url()))
         .json(&json!({ "text": text, "room": "rust-101" }))
         .send()
@@ -23,7 +23,7 @@ async fn ask(running: &Running, text: &str) -> String {
 }
 
 async fn admin(running: &Running, path: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
+    let response = qrelay::chat::http_client(std::time::Duration::from_secs(30))
         .post(format!("{}/admin/{path}", running.url()))
         .json(&body)
         .send()
@@ -100,7 +100,7 @@ async fn retry_now_skips_the_rest_of_the_backoff() {
     eventually(&running, "a failed attempt", |s| s["depths"]["in_flight"] == 1).await;
 
     admin(&running, "outage", json!({ "down": false })).await;
-    reqwest::Client::new()
+    qrelay::chat::http_client(std::time::Duration::from_secs(30))
         .post(format!("{}/admin/retry-now", running.url()))
         .send()
         .await

@@ -93,14 +93,19 @@ impl Environment {
             .context("starting moto (run .ci/setup, or set MOTO_SERVER)")?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{endpoint}/moto-api/")).await.is_err() {
+        while qrelay::chat::http_client(std::time::Duration::from_secs(30))
+            .get(format!("{endpoint}/moto-api/"))
+            .send()
+            .await
+            .is_err()
+        {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "moto did not start; run .ci/setup or set MOTO_SERVER"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let sdk = qrelay::aws::loader()
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&endpoint)
             .test_credentials()

@@ -199,7 +199,7 @@ pub struct Load {
 pub async fn local_load(questions: usize, concurrency: usize) -> anyhow::Result<Load> {
     let running = qrelay_local::start(qrelay_local::LocalConfig::for_tests()).await?;
     let url = format!("{}/questions", running.url());
-    let client = reqwest::Client::new();
+    let client = qrelay::chat::http_client(std::time::Duration::from_secs(30));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();

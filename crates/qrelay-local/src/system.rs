@@ -372,7 +372,7 @@ impl System {
 }
 
 async fn aws_clients(endpoint: &str) -> (aws_sdk_sns::Client, aws_sdk_sqs::Client) {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    let mut loader = qrelay::aws::loader().endpoint_url(endpoint);
     if std::env::var_os("AWS_REGION").is_none() {
         loader = loader.region(aws_config::Region::new("us-east-1"));
     }

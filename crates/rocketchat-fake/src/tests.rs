@@ -17,7 +17,13 @@ const CHANNEL: &str = "questions";
 
 /// A client that ignores proxy variables (the fake is on loopback) and keeps connections alive like qrelay's.
 fn client() -> Client {
+    install_crypto();
     Client::builder().no_proxy().build().expect("building a reqwest client")
+}
+
+/// reqwest is built without a default crypto provider in this workspace (qrelay installs ring, like this).
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn authed(request: RequestBuilder) -> RequestBuilder {
@@ -456,6 +462,7 @@ async fn failing_answers_500_everywhere_and_stores_nothing() {
 async fn slow_stores_the_message_although_the_client_timed_out() {
     let (chat, rid) = start_with_channel().await;
     chat.set_mode(Mode::Slow(Duration::from_millis(500)));
+    install_crypto();
     let impatient = Client::builder()
         .no_proxy()
         .timeout(Duration::from_millis(100))

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use tokio::process::{Child, Command};
 
 /// A running moto server.
@@ -34,7 +34,7 @@ impl Moto {
             .expect("starting sh");
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        let client = reqwest::Client::new();
+        let client = qrelay::chat::http_client(std::time::Duration::from_secs(30));
         loop {
             if client.get(format!("{endpoint}/moto-api/")).send().await.is_ok() {
                 break;
@@ -54,7 +54,7 @@ impl Moto {
 
     /// SDK configuration for this server: fixed region and test credentials, nothing read from the machine.
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
+        qrelay::aws::loader()
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
             .test_credentials()

@@ -77,6 +77,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Builds the HTTP client used for the chat, once per execution environment.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
+    // The same crypto library as the AWS SDK's client (see `crate::aws`); installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(2))
