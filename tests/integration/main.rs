@@ -9,3 +9,4 @@ mod intake;
 mod local;
 mod redrive;
 mod support;
+mod template;
