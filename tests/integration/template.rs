@@ -1,188 +1,312 @@
 //! What `cfn-lint` and `sam validate` can't see in `template.yaml`: the receive budget, partial batch failures,
 //! the queue policy, the visibility timeout against the consumer's timeout, least privilege, who may read the
-//! chat secret, and that every variable each function's configuration requires is set (so no deploy fails at
-//! cold start).
+//! chat secret, where the alarms can publish, and that every variable each function's configuration requires is
+//! set (so no deploy fails at its first cold start).
+//!
+//! The template is read as plain YAML: CloudFormation's short forms (`!Ref`, `!GetAtt`, `!If`, `!Sub`) arrive as
+//! tagged values, so a test can tell which resource a property points at without resolving anything.
 
 use serde_yaml_ng::Value;
 
 use qrelay::config::{ConsumerConfig, IntakeConfig, RedriveConfig};
 
-fn template() -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).expect("template.yaml");
-    serde_yaml_ng::from_str(&text).expect("template.yaml parses")
-}
-
-fn resource<'a>(template: &'a Value, name: &str) -> &'a Value {
-    let resource = &template["Resources"][name];
-    assert!(!resource.is_null(), "resource {name} exists");
-    resource
-}
-
-/// `!Ref X` or `!GetAtt X.Attr`, as (tag, value).
-fn tagged(value: &Value) -> Option<(String, String)> {
-    match value {
-        Value::Tagged(t) => Some((t.tag.to_string(), t.value.as_str().unwrap_or_default().to_owned())),
-        _ => None,
-    }
-}
-
-fn refers_to(value: &Value, tag: &str, target: &str) -> bool {
-    tagged(value).is_some_and(|(t, v)| t == tag && v == target)
-}
-
-/// Every string anywhere inside `value`, tags' contents included.
-fn strings(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
-        Value::Mapping(map) => map
-            .iter()
-            .flat_map(|(k, v)| strings(k).into_iter().chain(strings(v)))
-            .collect(),
-        Value::Tagged(t) => strings(&t.value),
-        _ => Vec::new(),
-    }
-}
-
-fn statements(function: &Value) -> Vec<&Value> {
-    let policies = function["Properties"]["Policies"]
-        .as_sequence()
-        .expect("explicit policies");
-    policies
-        .iter()
-        .flat_map(|p| p["Statement"].as_sequence().expect("statements").iter())
-        .collect()
-}
-
-const FUNCTIONS: [(&str, &str); 3] = [
-    ("IntakeFunction", "intake"),
-    ("ConsumerFunction", "consumer"),
-    ("RedriveFunction", "redrive"),
+/// Each function's logical id, the workspace binary it runs, its role and its log group.
+const FUNCTIONS: [Function; 3] = [
+    Function {
+        id: "IntakeFunction",
+        binary: "intake",
+        role: "IntakeRole",
+        log_group: "IntakeLogGroup",
+    },
+    Function {
+        id: "ConsumerFunction",
+        binary: "consumer",
+        role: "ConsumerRole",
+        log_group: "ConsumerLogGroup",
+    },
+    Function {
+        id: "RedriveFunction",
+        binary: "redrive",
+        role: "RedriveRole",
+        log_group: "RedriveLogGroup",
+    },
 ];
+
+struct Function {
+    id: &'static str,
+    binary: &'static str,
+    role: &'static str,
+    log_group: &'static str,
+}
+
+/// Fourteen days, the longest SQS keeps a message.
+const FOURTEEN_DAYS: u64 = 14 * 24 * 60 * 60;
 
 #[test]
 fn a_question_is_dead_lettered_after_thirty_receives_and_kept_fourteen_days() {
     let t = template();
-    let redrive = &resource(&t, "QuestionQueue")["Properties"]["RedrivePolicy"];
+
+    let redrive = &properties(&t, "QuestionQueue")["RedrivePolicy"];
     assert_eq!(
         redrive["maxReceiveCount"].as_u64(),
         Some(30),
-        "the retry budget the backoff schedule assumes"
+        "30 receives is the retry budget the consumer's backoff schedule (about 6 hours) assumes"
     );
-    assert!(
-        refers_to(&redrive["deadLetterTargetArn"], "!GetAtt", "DeadLetterQueue.Arn"),
-        "{redrive:?}"
+    assert_eq!(
+        targets(&redrive["deadLetterTargetArn"]),
+        ["DeadLetterQueue"],
+        "questions are dead-lettered into our own dead-letter queue"
     );
     for queue in ["QuestionQueue", "DeadLetterQueue"] {
-        let retention = resource(&t, queue)["Properties"]["MessageRetentionPeriod"].as_u64();
-        assert_eq!(retention, Some(1_209_600), "{queue} keeps messages 14 days");
+        assert_eq!(
+            properties(&t, queue)["MessageRetentionPeriod"].as_u64(),
+            Some(FOURTEEN_DAYS),
+            "{queue} must keep messages 14 days, so none expires before it is dead-lettered or redriven"
+        );
+        assert_eq!(
+            properties(&t, queue)["SqsManagedSseEnabled"].as_bool(),
+            Some(true),
+            "{queue} is encrypted at rest with keys SNS can deliver to"
+        );
     }
+    let allow = &properties(&t, "DeadLetterQueue")["RedriveAllowPolicy"];
+    assert_eq!(
+        allow["redrivePermission"].as_str(),
+        Some("byQueue"),
+        "only named queues may dead-letter into the DLQ"
+    );
 }
 
 #[test]
 fn the_consumer_reports_partial_batch_failures_from_the_question_queue() {
     let t = template();
-    let events = resource(&t, "ConsumerFunction")["Properties"]["Events"]
+    let events = properties(&t, "ConsumerFunction")["Events"]
         .as_mapping()
-        .expect("events");
-    assert_eq!(events.len(), 1, "one event source");
-    let (_, event) = events.iter().next().expect("an event");
-    assert_eq!(event["Type"].as_str(), Some("SQS"));
-    assert!(refers_to(&event["Properties"]["Queue"], "!GetAtt", "QuestionQueue.Arn"));
-    let types: Vec<&str> = event["Properties"]["FunctionResponseTypes"]
-        .as_sequence()
-        .expect("types")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(types, ["ReportBatchItemFailures"], "spelled exactly as Lambda expects");
-    let concurrency = event["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+        .expect("the consumer has events");
+    assert_eq!(events.len(), 1, "the consumer has exactly one event source");
+    let event = events.values().next().expect("one event");
+    assert_eq!(event["Type"].as_str(), Some("SQS"), "the consumer is fed by SQS");
+
+    let source = &event["Properties"];
+    assert_eq!(
+        targets(&source["Queue"]),
+        ["QuestionQueue"],
+        "the consumer reads the question queue"
+    );
+    assert_eq!(
+        texts(&source["FunctionResponseTypes"]),
+        ["ReportBatchItemFailures"],
+        "spelled exactly as Lambda expects, or one failed question retries its whole batch"
+    );
+    assert_eq!(
+        source["BatchSize"].as_u64(),
+        Some(10),
+        "ten questions at most per invocation"
+    );
+    let concurrency = source["ScalingConfig"]["MaximumConcurrency"]
         .as_u64()
-        .expect("paced");
+        .expect("the chat is paced with ScalingConfig.MaximumConcurrency");
     assert!(
         (2..=1000).contains(&concurrency),
-        "SQS allows 2 to 1000, got {concurrency}"
+        "SQS allows a maximum concurrency of 2 to 1000, got {concurrency}"
+    );
+    assert!(
+        properties(&t, "ConsumerFunction")["ReservedConcurrentExecutions"].is_null(),
+        "no reserved concurrency: new accounts can't reserve any, and the deploy would fail"
     );
 }
 
 #[test]
 fn the_queue_accepts_messages_from_the_question_topic_only() {
     let t = template();
-    let policy = &resource(&t, "QuestionQueuePolicy")["Properties"];
-    let queues = policy["Queues"].as_sequence().expect("queues");
-    assert!(
-        queues.len() == 1 && refers_to(&queues[0], "!Ref", "QuestionQueue"),
-        "applies to the question queue"
+    let policy = properties(&t, "QuestionQueuePolicy");
+    assert_eq!(
+        targets(&policy["Queues"]),
+        ["QuestionQueue"],
+        "the policy applies to the question queue"
     );
-    let statements = policy["PolicyDocument"]["Statement"].as_sequence().expect("statements");
-    assert_eq!(statements.len(), 1, "one statement");
-    let s = &statements[0];
-    assert_eq!(s["Effect"].as_str(), Some("Allow"));
-    assert_eq!(s["Principal"]["Service"].as_str(), Some("sns.amazonaws.com"));
-    assert_eq!(s["Action"].as_str(), Some("sqs:SendMessage"), "nothing but sending");
-    assert!(
-        refers_to(&s["Condition"]["ArnEquals"]["aws:SourceArn"], "!Ref", "QuestionTopic"),
-        "only our topic"
+    let statements = policy["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("the queue policy has statements");
+    assert_eq!(statements.len(), 1, "one statement, so nothing else is allowed");
+    let allowed = &statements[0];
+    assert_eq!(allowed["Effect"].as_str(), Some("Allow"), "the statement allows");
+    assert_eq!(
+        texts(&allowed["Principal"]["Service"]),
+        ["sns.amazonaws.com"],
+        "only SNS may send"
     );
-    let subscription = &resource(&t, "QuestionSubscription")["Properties"];
-    assert!(refers_to(&subscription["TopicArn"], "!Ref", "QuestionTopic"));
-    assert!(refers_to(&subscription["Endpoint"], "!GetAtt", "QuestionQueue.Arn"));
+    assert_eq!(
+        texts(&allowed["Action"]),
+        ["sqs:SendMessage"],
+        "SNS may send and do nothing else"
+    );
+    assert_eq!(
+        targets(&allowed["Condition"]["ArnEquals"]["aws:SourceArn"]),
+        ["QuestionTopic"],
+        "only on behalf of our topic, not any topic in any account"
+    );
+
+    let subscription = properties(&t, "QuestionSubscription");
+    assert_eq!(
+        targets(&subscription["TopicArn"]),
+        ["QuestionTopic"],
+        "the subscription is on our topic"
+    );
+    assert_eq!(
+        targets(&subscription["Endpoint"]),
+        ["QuestionQueue"],
+        "the subscription delivers into the question queue"
+    );
+    assert_eq!(subscription["Protocol"].as_str(), Some("sqs"), "delivered by SQS");
 }
 
 #[test]
 fn the_visibility_timeout_is_at_least_six_times_the_consumers_timeout() {
     let t = template();
-    let visibility = resource(&t, "QuestionQueue")["Properties"]["VisibilityTimeout"]
+    let visibility = properties(&t, "QuestionQueue")["VisibilityTimeout"]
         .as_u64()
-        .expect("visibility");
-    let timeout = resource(&t, "ConsumerFunction")["Properties"]["Timeout"]
+        .expect("the question queue sets its visibility timeout");
+    let timeout = properties(&t, "ConsumerFunction")["Timeout"]
         .as_u64()
-        .expect("timeout");
-    assert!(visibility >= 6 * timeout, "visibility {visibility} s < 6 x {timeout} s");
+        .expect("the consumer sets its timeout");
+    assert!(
+        visibility >= 6 * timeout,
+        "visibility timeout {visibility} s is under 6 x the consumer's {timeout} s: AWS's rule for SQS event sources"
+    );
 }
 
 #[test]
 fn every_iam_statement_names_specific_resources_and_actions() {
     let t = template();
-    for (name, _) in FUNCTIONS {
-        for statement in statements(resource(&t, name)) {
+    let roles: Vec<&str> = resources(&t)
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::IAM::Role"))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(roles.len(), FUNCTIONS.len(), "one role per function, no other roles");
+    for role in roles {
+        let properties = properties(&t, role);
+        assert!(
+            properties["ManagedPolicyArns"].is_null(),
+            "{role}: no managed policies (AWS's Lambda policies grant on every resource)"
+        );
+        for statement in role_statements(&t, role) {
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{role}: {statement:?}");
             let resources = &statement["Resource"];
-            assert!(!resources.is_null(), "{name}: a statement without a resource");
-            for s in strings(resources) {
-                assert!(!s.contains('*'), "{name}: wildcard resource {s:?}");
+            assert!(!resources.is_null(), "{role}: a statement without a resource");
+            assert!(
+                statement["NotResource"].is_null() && statement["NotAction"].is_null(),
+                "{role}: NotResource or NotAction grants everything else"
+            );
+            // Each resource is a reference to one of our resources or parameters, never a literal (a literal
+            // "*" or a hand-written ARN pattern is how wildcards creep in).
+            for resource in sequence_or_one(resources) {
+                assert!(
+                    !targets(resource).is_empty(),
+                    "{role}: resource {resource:?} is not a reference to a resource of this stack"
+                );
+            }
+            for text in strings(resources) {
+                assert!(!text.contains('*'), "{role}: wildcard resource {text:?}");
             }
             for action in strings(&statement["Action"]) {
+                let (service, name) = action
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("{role}: action {action:?} is service:Action"));
                 assert!(
-                    !action.contains('*') && action.contains(':'),
-                    "{name}: action {action:?}"
+                    !service.is_empty() && !name.is_empty() && !action.contains('*'),
+                    "{role}: wildcard or malformed action {action:?}"
                 );
             }
         }
     }
 }
 
+/// Actions, each with the logical ids of the resources it is granted on.
+type Grants = &'static [(&'static str, &'static [&'static str])];
+
+#[test]
+fn each_function_is_granted_exactly_what_it_uses() {
+    let t = template();
+    const SECRET: &[&str] = &["ChatSecret", "ExistingChatSecretArn"];
+    let expected: [(&str, Grants); 3] = [
+        (
+            "IntakeFunction",
+            &[
+                ("logs:CreateLogStream", &["IntakeLogGroup"]),
+                ("logs:PutLogEvents", &["IntakeLogGroup"]),
+                ("sns:Publish", &["QuestionTopic"]),
+            ],
+        ),
+        (
+            "ConsumerFunction",
+            &[
+                ("logs:CreateLogStream", &["ConsumerLogGroup"]),
+                ("logs:PutLogEvents", &["ConsumerLogGroup"]),
+                ("sqs:ReceiveMessage", &["QuestionQueue"]),
+                ("sqs:DeleteMessage", &["QuestionQueue"]),
+                ("sqs:GetQueueAttributes", &["QuestionQueue"]),
+                ("sqs:ChangeMessageVisibility", &["QuestionQueue"]),
+                ("sqs:SendMessage", &["DeadLetterQueue"]),
+                ("secretsmanager:GetSecretValue", SECRET),
+            ],
+        ),
+        (
+            "RedriveFunction",
+            &[
+                ("logs:CreateLogStream", &["RedriveLogGroup"]),
+                ("logs:PutLogEvents", &["RedriveLogGroup"]),
+                ("sqs:ReceiveMessage", &["DeadLetterQueue"]),
+                ("sqs:DeleteMessage", &["DeadLetterQueue"]),
+                ("sqs:ChangeMessageVisibility", &["DeadLetterQueue"]),
+                ("sqs:GetQueueAttributes", &["DeadLetterQueue", "QuestionQueue"]),
+                ("sqs:SendMessage", &["QuestionQueue"]),
+                ("sqs:StartMessageMoveTask", &["DeadLetterQueue"]),
+                ("sqs:ListMessageMoveTasks", &["DeadLetterQueue"]),
+                ("sqs:CancelMessageMoveTask", &["DeadLetterQueue"]),
+            ],
+        ),
+    ];
+    for (function, grants) in expected {
+        let mut expected: Vec<(String, String)> = grants
+            .iter()
+            .flat_map(|(action, on)| on.iter().map(|target| ((*action).to_owned(), (*target).to_owned())))
+            .collect();
+        expected.sort();
+        assert_eq!(
+            grants_of(&t, function),
+            expected,
+            "{function} must be granted exactly these actions on these resources"
+        );
+    }
+}
+
 #[test]
 fn only_the_consumer_may_read_the_chat_secret() {
     let t = template();
-    for (name, _) in FUNCTIONS {
-        let function = resource(&t, name);
-        let grants = statements(function).into_iter().any(|s| {
-            strings(&s["Action"]).iter().any(|a| a.starts_with("secretsmanager:"))
-                || strings(&s["Resource"])
-                    .iter()
-                    .any(|r| r == "ChatSecret" || r == "ExistingChatSecretArn")
+    for function in FUNCTIONS {
+        let touches_secret = grants_of(&t, function.id).iter().any(|(action, target)| {
+            action.starts_with("secretsmanager:") || target == "ChatSecret" || target == "ExistingChatSecretArn"
         });
-        assert_eq!(grants, name == "ConsumerFunction", "{name} and the chat secret");
+        assert_eq!(
+            touches_secret,
+            function.id == "ConsumerFunction",
+            "{}: only the consumer may read the chat secret",
+            function.id
+        );
     }
-    let consumer = statements(resource(&t, "ConsumerFunction"));
-    let read = consumer
-        .iter()
-        .find(|s| strings(&s["Action"]) == ["secretsmanager:GetSecretValue"])
-        .expect("a read grant");
+    let variables = &properties(&t, "ConsumerFunction")["Environment"]["Variables"];
+    assert_eq!(
+        targets(&variables["CHAT_SECRET_ID"]),
+        ["ChatSecret", "ExistingChatSecretArn"],
+        "the consumer is told the secret's ARN (the stack's own, or the instructor's), never its value"
+    );
+    let placeholder = properties(&t, "ChatSecret")["SecretString"]
+        .as_str()
+        .expect("the created secret has a placeholder value");
     assert!(
-        strings(&read["Resource"]).contains(&"ChatSecret".to_owned()),
-        "the stack's own secret"
+        placeholder.contains("REPLACE_ME"),
+        "the template holds a placeholder, never a real token: {placeholder}"
     );
 }
 
@@ -195,28 +319,29 @@ fn every_required_variable_is_set_and_none_holds_a_secret() {
         ("ConsumerFunction", &consumer_required),
         ("RedriveFunction", RedriveConfig::REQUIRED),
     ];
-    for (name, variables) in required {
-        let env = resource(&t, name)["Properties"]["Environment"]["Variables"]
+    for (function, variables) in required {
+        let environment = properties(&t, function)["Environment"]["Variables"]
             .as_mapping()
-            .expect("variables");
+            .unwrap_or_else(|| panic!("{function} has environment variables"));
         for variable in variables {
             assert!(
-                env.contains_key(*variable),
-                "{name} lacks {variable}: its cold start would fail"
+                environment.contains_key(*variable),
+                "{function} lacks {variable}: its first cold start would fail"
             );
         }
-        for (key, value) in env {
-            let key = key.as_str().unwrap_or_default();
-            for word in ["TOKEN", "PASSWORD", "WEBHOOK_URL", "USER_ID"] {
+        for (name, value) in environment {
+            let name = name.as_str().unwrap_or_default();
+            for word in ["TOKEN", "PASSWORD", "WEBHOOK", "USER_ID", "API_KEY"] {
                 assert!(
-                    !key.contains(word),
-                    "{name}: {key} looks like a credential; credentials live in Secrets Manager"
+                    !name.contains(word) || name.ends_with("_SECRET_ID"),
+                    "{function}: {name} looks like a credential; credentials live in Secrets Manager"
                 );
             }
-            for s in strings(value) {
+            for text in strings(value) {
+                let lower = text.to_lowercase();
                 assert!(
-                    !s.contains("/hooks/") && !s.to_lowercase().contains("token"),
-                    "{name}: {key} = {s:?}"
+                    !lower.contains("token") && !lower.contains("/hooks/") && !lower.contains("password"),
+                    "{function}: {name} = {text:?} looks like a credential"
                 );
             }
         }
@@ -227,32 +352,250 @@ fn every_required_variable_is_set_and_none_holds_a_secret() {
 fn functions_are_arm64_rust_binaries_of_this_workspace_and_only_intake_is_public() {
     let t = template();
     let globals = &t["Globals"]["Function"];
-    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
-    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
-    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
-    for (name, binary) in FUNCTIONS {
-        let function = resource(&t, name);
+    for function in FUNCTIONS {
+        let id = function.id;
+        let properties = properties(&t, id);
+        let setting = |key: &str| -> Value {
+            match &properties[key] {
+                Value::Null => globals[key].clone(),
+                value => value.clone(),
+            }
+        };
         assert_eq!(
-            function["Metadata"]["BuildMethod"].as_str(),
+            setting("Runtime").as_str(),
+            Some("provided.al2023"),
+            "{id}: provided.al2 has too old a glibc"
+        );
+        assert_eq!(
+            setting("Handler").as_str(),
+            Some("bootstrap"),
+            "{id}: custom runtimes run bootstrap"
+        );
+        assert_eq!(texts(&setting("Architectures")), ["arm64"], "{id}: built for arm64");
+
+        let metadata = &resource(&t, id)["Metadata"];
+        assert_eq!(
+            metadata["BuildMethod"].as_str(),
             Some("rust-cargolambda"),
-            "{name}"
+            "{id}: sam build builds it with cargo-lambda"
         );
         assert_eq!(
-            function["Metadata"]["BuildProperties"]["Binary"].as_str(),
-            Some(binary),
-            "{name}"
+            metadata["BuildProperties"]["Binary"].as_str(),
+            Some(function.binary),
+            "{id}: runs the {} binary",
+            function.binary
         );
-        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../crates/").to_owned() + binary + "/Cargo.toml";
+        assert_eq!(
+            properties["CodeUri"].as_str(),
+            Some("."),
+            "{id}: built from the workspace root"
+        );
+        let manifest = format!(
+            "{}/../../crates/{}/Cargo.toml",
+            env!("CARGO_MANIFEST_DIR"),
+            function.binary
+        );
         assert!(
             std::path::Path::new(&manifest).exists(),
-            "{name}: crate {binary} exists"
+            "{id}: the workspace has a crate named {}",
+            function.binary
         );
-        let events = function["Properties"]["Events"].as_mapping();
-        let public = events.is_some_and(|e| e.values().any(|ev| ev["Type"].as_str() == Some("HttpApi")));
-        assert_eq!(public, name == "IntakeFunction", "{name}: reachable from the API?");
+        assert_eq!(
+            targets(&properties["Role"]),
+            [function.role],
+            "{id}: runs with its own role"
+        );
+
+        let public = properties["Events"]
+            .as_mapping()
+            .is_some_and(|events| events.values().any(|e| e["Type"].as_str() == Some("HttpApi")));
+        assert_eq!(
+            public,
+            id == "IntakeFunction",
+            "{id}: only the intake is reachable from the public API"
+        );
     }
     assert!(
-        resource(&t, "RedriveFunction")["Properties"]["Events"].is_null(),
-        "redrive is invoked by hand only"
+        properties(&t, "RedriveFunction")["Events"].is_null(),
+        "the redrive has no event source at all: the instructor invokes it by hand"
     );
+}
+
+#[test]
+fn every_function_logs_to_its_own_group_kept_for_a_limited_time() {
+    let t = template();
+    let global = &t["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(
+        global["LogFormat"].as_str(),
+        Some("JSON"),
+        "logs are JSON, queryable in Logs Insights"
+    );
+    for function in FUNCTIONS {
+        let logging = &properties(&t, function.id)["LoggingConfig"];
+        assert_eq!(
+            targets(&logging["LogGroup"]),
+            [function.log_group],
+            "{}: logs to its own group, created by the stack",
+            function.id
+        );
+        assert!(
+            !properties(&t, function.log_group)["RetentionInDays"].is_null(),
+            "{}: its logs expire instead of being kept (and billed) forever",
+            function.log_group
+        );
+    }
+}
+
+#[test]
+fn alarms_publish_to_a_topic_cloudwatch_can_use() {
+    let t = template();
+    let alarms: Vec<(&str, &Value)> = resources(&t)
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .collect();
+    assert!(!alarms.is_empty(), "the stack has alarms");
+    for (id, alarm) in &alarms {
+        let actions = &alarm["Properties"]["AlarmActions"];
+        for topic in targets(actions) {
+            let topic = properties(&t, &topic);
+            assert!(
+                topic["KmsMasterKeyId"].as_str() != Some("alias/aws/sns"),
+                "{id}: CloudWatch can't publish to a topic encrypted with the AWS-managed SNS key"
+            );
+        }
+        assert!(
+            !targets(actions).is_empty() || !strings(actions).is_empty(),
+            "{id}: an alarm nobody hears about is useless"
+        );
+    }
+    let dead_letters = alarms
+        .iter()
+        .find(|(_, a)| {
+            a["Properties"]["Dimensions"]
+                .as_sequence()
+                .is_some_and(|d| d.iter().any(|d| targets(&d["Value"]) == ["DeadLetterQueue"]))
+        })
+        .map(|(_, a)| &a["Properties"])
+        .expect("an alarm watches the dead-letter queue");
+    assert_eq!(
+        dead_letters["MetricName"].as_str(),
+        Some("ApproximateNumberOfMessagesVisible"),
+        "the dead-letter alarm watches the DLQ's depth (dead-lettering doesn't count as messages sent)"
+    );
+    assert!(
+        strings(&dead_letters["AlarmDescription"])
+            .concat()
+            .contains("RedriveFunction"),
+        "the dead-letter alarm tells the instructor which function moves the questions back"
+    );
+}
+
+// --- Reading the template ---------------------------------------------------------------------------------------
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{path} is YAML: {e}"))
+}
+
+fn resources(template: &Value) -> impl Iterator<Item = (&str, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("the template has resources")
+        .iter()
+        .map(|(id, resource)| (id.as_str().expect("logical ids are strings"), resource))
+}
+
+fn resource<'a>(template: &'a Value, id: &str) -> &'a Value {
+    let resource = &template["Resources"][id];
+    assert!(!resource.is_null(), "the template has a resource {id}");
+    resource
+}
+
+fn properties<'a>(template: &'a Value, id: &str) -> &'a Value {
+    &resource(template, id)["Properties"]
+}
+
+/// The logical ids a value refers to: `!Ref X` and `!GetAtt X.Attr` give `X`, an `!If` both of its branches, a
+/// list each of its items. Anything else (a literal string) refers to nothing.
+fn targets(value: &Value) -> Vec<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str().map(str::to_owned).into_iter().collect(),
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged
+            .value
+            .as_str()
+            .and_then(|s| s.split('.').next())
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        Value::Tagged(tagged) if tagged.tag == "If" => tagged
+            .value
+            .as_sequence()
+            .map(|branches| branches.iter().skip(1).flat_map(targets).collect())
+            .unwrap_or_default(),
+        Value::Sequence(items) => items.iter().flat_map(targets).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every string anywhere inside `value`, the contents of tags included.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Mapping(map) => map
+            .iter()
+            .flat_map(|(k, v)| strings(k).into_iter().chain(strings(v)))
+            .collect(),
+        Value::Tagged(tagged) => strings(&tagged.value),
+        _ => Vec::new(),
+    }
+}
+
+/// A scalar or a list of scalars, as strings (IAM accepts `Action: x` and `Action: [x, y]` alike).
+fn texts(value: &Value) -> Vec<&str> {
+    sequence_or_one(value).into_iter().filter_map(Value::as_str).collect()
+}
+
+fn sequence_or_one(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Sequence(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// The statements of a role's inline policies.
+fn role_statements<'a>(template: &'a Value, role: &str) -> Vec<&'a Value> {
+    properties(template, role)["Policies"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{role} has inline policies"))
+        .iter()
+        .flat_map(|policy| sequence_or_one(&policy["PolicyDocument"]["Statement"]))
+        .collect()
+}
+
+/// What a function may do, as sorted (action, logical id of the resource) pairs, read from its own role. SAM's
+/// `Policies` would add AWS's managed policies beside them, so a function must have a role and no `Policies`.
+fn grants_of(template: &Value, function: &str) -> Vec<(String, String)> {
+    let properties = properties(template, function);
+    assert!(
+        properties["Policies"].is_null(),
+        "{function}: SAM Policies would add managed policies with wildcard resources; grant in its role"
+    );
+    let role = targets(&properties["Role"]);
+    let [role] = role.as_slice() else {
+        panic!("{function} names its role with !GetAtt Role.Arn, got {role:?}");
+    };
+    let mut grants: Vec<(String, String)> = role_statements(template, role)
+        .into_iter()
+        .flat_map(|statement| {
+            let on = targets(&statement["Resource"]);
+            texts(&statement["Action"])
+                .into_iter()
+                .flat_map(move |action| on.clone().into_iter().map(move |target| (action.to_owned(), target)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    grants.sort();
+    grants
 }
