@@ -4,6 +4,7 @@
 //! One test binary for the whole workspace (see matklad's "Delete Cargo Integration Tests").
 
 mod browser;
+mod chat;
 mod consumer;
 mod intake;
 mod local;
