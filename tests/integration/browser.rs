@@ -42,6 +42,7 @@ impl Driver {
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while qrelay::chat::http_client(std::time::Duration::from_secs(30))
+            .unwrap()
             .get(format!("{url}/status"))
             .send()
             .await

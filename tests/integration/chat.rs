@@ -28,7 +28,11 @@ fn rest(chat: &FakeRocketChat, timeout: Duration) -> RocketChat {
         user_id: rocketchat_fake::USER_ID.into(),
         token: rocketchat_fake::TOKEN.into(),
     };
-    RocketChat::new(http_client(timeout), &chat.url(), Arc::new(StaticSecret(secret)))
+    RocketChat::new(
+        http_client(timeout).unwrap(),
+        &chat.url(),
+        Arc::new(StaticSecret(secret)),
+    )
 }
 
 #[tokio::test]
@@ -73,7 +77,10 @@ async fn the_webhook_adapter_posts_and_explains_a_wrong_url() {
     let secret = ChatSecret::Webhook {
         webhook_url: url.clone(),
     };
-    let poster = Webhook::new(http_client(Duration::from_secs(2)), Arc::new(StaticSecret(secret)));
+    let poster = Webhook::new(
+        http_client(Duration::from_secs(2)).unwrap(),
+        Arc::new(StaticSecret(secret)),
+    );
 
     let (id, msg) = message("via a webhook @all");
     assert!(matches!(poster.post(id, "general", &msg).await, Ok(Delivery::Posted)));
@@ -91,7 +98,10 @@ async fn the_webhook_adapter_posts_and_explains_a_wrong_url() {
     let wrong = ChatSecret::Webhook {
         webhook_url: format!("{}/hooks/nope/nope", chat.url()),
     };
-    let poster = Webhook::new(http_client(Duration::from_secs(2)), Arc::new(StaticSecret(wrong)));
+    let poster = Webhook::new(
+        http_client(Duration::from_secs(2)).unwrap(),
+        Arc::new(StaticSecret(wrong)),
+    );
     assert!(
         matches!(poster.post(id, "general", &msg).await, Err(ChatError::Misconfigured(_))),
         "404 says: check the URL"

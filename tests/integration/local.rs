@@ -10,6 +10,7 @@ use crate::support::moto::Moto;
 
 async fn ask(running: &Running, text: &str) -> String {
     let response = qrelay::chat::http_client(std::time::Duration::from_secs(30))
+        .unwrap()
         .post(format!("{}/questions", running.url()))
         .json(&json!({ "text": text, "room": "rust-101" }))
         .send()
@@ -24,6 +25,7 @@ async fn ask(running: &Running, text: &str) -> String {
 
 async fn admin(running: &Running, path: &str, body: Value) -> Value {
     let response = qrelay::chat::http_client(std::time::Duration::from_secs(30))
+        .unwrap()
         .post(format!("{}/admin/{path}", running.url()))
         .json(&body)
         .send()
@@ -34,7 +36,10 @@ async fn admin(running: &Running, path: &str, body: Value) -> Value {
 }
 
 async fn state(running: &Running) -> Value {
-    reqwest::get(format!("{}/admin/state.json", running.url()))
+    qrelay::chat::http_client(Duration::from_secs(30))
+        .unwrap()
+        .get(format!("{}/admin/state.json", running.url()))
+        .send()
         .await
         .expect("state")
         .json()
@@ -101,6 +106,7 @@ async fn retry_now_skips_the_rest_of_the_backoff() {
 
     admin(&running, "outage", json!({ "down": false })).await;
     qrelay::chat::http_client(std::time::Duration::from_secs(30))
+        .unwrap()
         .post(format!("{}/admin/retry-now", running.url()))
         .send()
         .await

@@ -22,16 +22,12 @@ async fn main() -> Result<(), Error> {
         aws_sdk_secretsmanager::Client::new(&aws),
         &config.chat_secret_id,
     ));
-    let http = http_client(config.chat_timeout);
+    let http = http_client(config.chat_timeout)?;
     let chat: Arc<dyn ChatPoster> = match &config.chat {
         ChatKind::RocketChat { url } => Arc::new(RocketChat::new(http, url, secrets)),
         ChatKind::Webhook => Arc::new(Webhook::new(http, secrets)),
     };
-    let queue = SqsQueueControl::new(
-        aws_sdk_sqs::Client::new(&aws),
-        &config.queue_url,
-        &config.dead_letter_queue_url,
-    );
+    let queue = SqsQueueControl::lazy(aws, &config.queue_url, &config.dead_letter_queue_url);
     let consumer = &Consumer::new(config.rooms, config.time_zone, config.backoff, chat, Arc::new(queue));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(consumer.handle(event.payload).await)

@@ -1,9 +1,10 @@
-//! Runs the release binaries as Lambda would: moto for AWS, the Rocket.Chat fake for the chat, and the Runtime
-//! API stand-in in front of each process.
+//! Runs the release binaries as Lambda would: moto for AWS, the Rocket.Chat fake for the chat (both behind the
+//! timing proxy of `downstream`), and the Runtime API stand-in in front of each process.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 use crate::Options;
+use crate::downstream::{Downstream, Waited};
 use crate::runtime_api::RuntimeApi;
 use crate::stats::Summary;
 
@@ -55,11 +57,15 @@ pub fn build_release_binaries(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// moto, the chat fake, and the resources the functions use.
+/// moto, the chat fake, the timing proxies in front of them, and the resources the functions use.
 pub struct Environment {
-    pub moto_endpoint: String,
     _moto: Child,
     pub chat: FakeRocketChat,
+    /// What the functions use as `AWS_ENDPOINT_URL` and `CHAT_URL`: moto and the chat behind the timing proxy.
+    moto_proxy: Downstream,
+    chat_proxy: Downstream,
+    /// Time the functions spent waiting on moto and the chat.
+    pub waited: Arc<Waited>,
     pub topic_arn: String,
     pub queue_url: String,
     pub queue_arn: String,
@@ -93,12 +99,8 @@ impl Environment {
             .context("starting moto (run .ci/setup, or set MOTO_SERVER)")?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while qrelay::chat::http_client(std::time::Duration::from_secs(30))
-            .get(format!("{endpoint}/moto-api/"))
-            .send()
-            .await
-            .is_err()
-        {
+        let client = qrelay::chat::http_client(Duration::from_secs(30))?;
+        while client.get(format!("{endpoint}/moto-api/")).send().await.is_err() {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "moto did not start; run .ci/setup or set MOTO_SERVER"
@@ -164,10 +166,15 @@ impl Environment {
         // Lambda has no ~/.aws: an empty home keeps the developer's AWS files out of the measurement.
         let home = std::env::temp_dir().join(format!("qrelay-bench-home-{}", std::process::id()));
         std::fs::create_dir_all(&home)?;
+        let waited = Arc::new(Waited::default());
+        let moto_proxy = Downstream::start(endpoint, waited.clone()).await?;
+        let chat_proxy = Downstream::start(chat.url(), waited.clone()).await?;
         Ok(Self {
-            moto_endpoint: endpoint,
             _moto: moto,
             chat,
+            moto_proxy,
+            chat_proxy,
+            waited,
             topic_arn,
             queue_url,
             queue_arn,
@@ -178,8 +185,41 @@ impl Environment {
         })
     }
 
+    /// What the timing proxy adds to one call, which the split counts as the function's own time: the difference
+    /// of the medians of the same small request to the chat fake, straight and through the proxy, alternately, a
+    /// thousand times each.
+    pub async fn proxy_overhead(&self) -> anyhow::Result<Duration> {
+        let client = qrelay::chat::http_client(Duration::from_secs(10))?;
+        let (mut straight, mut proxied) = (Vec::new(), Vec::new());
+        for _ in 0..1000 {
+            for (base, took) in [
+                (self.chat.url(), &mut straight),
+                (self.chat_proxy.url.clone(), &mut proxied),
+            ] {
+                let started = Instant::now();
+                let response = client.get(format!("{base}/api/info")).send().await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "the chat fake answered {}",
+                    response.status()
+                );
+                response.bytes().await?;
+                took.push(started.elapsed());
+            }
+        }
+        self.waited.take();
+        let (straight, proxied) = (Summary::of(&straight), Summary::of(&proxied));
+        eprintln!(
+            "timing proxy calibration: median {:.3} ms straight, {:.3} ms through the proxy",
+            straight.p50_ms, proxied.p50_ms
+        );
+        Ok(Duration::from_secs_f64(
+            ((proxied.p50_ms - straight.p50_ms) / 1000.0).max(0.0),
+        ))
+    }
+
     /// The environment Lambda would give the function, plus its configuration as template.yaml sets it.
-    fn env(&self, function: &str, runtime_api: &str, ssl_cert_file: bool) -> Vec<(String, String)> {
+    fn env(&self, function: &str, runtime_api: &str) -> Vec<(String, String)> {
         let mut env: Vec<(&str, String)> = vec![
             ("AWS_LAMBDA_RUNTIME_API", runtime_api.into()),
             ("AWS_LAMBDA_FUNCTION_NAME", function.into()),
@@ -187,7 +227,7 @@ impl Environment {
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
             ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}")),
-            ("AWS_ENDPOINT_URL", self.moto_endpoint.clone()),
+            ("AWS_ENDPOINT_URL", self.moto_proxy.url.clone()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -195,19 +235,10 @@ impl Environment {
             ("HOME", self.home.display().to_string()),
             ("ROOMS", "general,rust-101=rust-course".into()),
         ];
-        // Optional: point the TLS stack at one CA bundle instead of the certificate directory (see --ssl-cert-file).
-        if ssl_cert_file {
-            if let Some(bundle) = ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt"]
-                .into_iter()
-                .find(|f| Path::new(f).exists())
-            {
-                env.push(("SSL_CERT_FILE", bundle.into()));
-            }
-        }
         match function {
             "intake" => env.push(("TOPIC_ARN", self.topic_arn.clone())),
             "consumer" => env.extend([
-                ("CHAT_URL", self.chat.url()),
+                ("CHAT_URL", self.chat_proxy.url.clone()),
                 ("CHAT_SECRET_ID", self.secret_id.clone()),
                 ("QUEUE_URL", self.queue_url.clone()),
                 ("DEAD_LETTER_QUEUE_URL", self.dlq_url.clone()),
@@ -265,16 +296,23 @@ fn check(function: &str, ok: bool, body: &[u8]) -> anyhow::Result<()> {
 #[derive(Debug, Clone, Serialize)]
 pub struct FunctionResult {
     pub name: &'static str,
+    /// Process start to first response.
     pub cold: Summary,
+    /// Of that, the time spent waiting on moto or the chat, and the rest: the function's own time.
+    pub cold_waited: Summary,
+    pub cold_own: Summary,
+    /// Calls to moto or the chat during the first invocation.
+    pub cold_calls: u64,
     pub warm: Summary,
+    pub warm_own: Summary,
     pub peak_rss_kib: u64,
 }
 
-fn spawn(env: &Environment, root: &Path, binary: &str, api: &RuntimeApi, options: Options) -> anyhow::Result<Child> {
+fn spawn(env: &Environment, root: &Path, binary: &str, api: &RuntimeApi) -> anyhow::Result<Child> {
     let path = root.join("target/release").join(binary);
     Command::new(&path)
         .env_clear()
-        .envs(env.env(binary, &api.addr.to_string(), options.ssl_cert_file))
+        .envs(env.env(binary, &api.addr.to_string()))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -289,40 +327,55 @@ pub async fn measure_function(
     options: Options,
 ) -> anyhow::Result<FunctionResult> {
     let mut api = RuntimeApi::start().await?;
-    let mut cold = Vec::with_capacity(options.spawns);
+    let (mut cold, mut cold_waited, mut cold_own) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cold_calls = 0;
     for _ in 0..options.spawns {
         let id = api.invoke(event(root, function)?).await?;
+        env.waited.take();
         let started = Instant::now();
-        let mut child = spawn(env, root, binary, &api, options)?;
+        let mut child = spawn(env, root, binary, &api)?;
         let answer = api.answer().await?;
+        let (waited, calls) = env.waited.take();
         anyhow::ensure!(
             answer.request_id == id || answer.request_id == "init",
             "an answer to another invocation"
         );
-        cold.push(answer.at.duration_since(started));
         check(function, answer.ok, &answer.body)?;
+        let took = answer.at.duration_since(started);
+        cold.push(took);
+        cold_waited.push(waited);
+        cold_own.push(took.saturating_sub(waited));
+        cold_calls = calls;
         child.kill().await?;
     }
 
-    let mut child = spawn(env, root, binary, &api, options)?;
-    let mut warm = Vec::with_capacity(options.warm);
+    let mut child = spawn(env, root, binary, &api)?;
+    let (mut warm, mut warm_own) = (Vec::new(), Vec::new());
     for _ in 0..options.warm {
         let id = api.invoke(event(root, function)?).await?;
+        env.waited.take();
         let started = Instant::now();
         let answer = api.answer().await?;
+        let (waited, _) = env.waited.take();
         anyhow::ensure!(
             answer.request_id == id || answer.request_id == "init",
             "an answer to another invocation"
         );
-        warm.push(answer.at.duration_since(started));
         check(function, answer.ok, &answer.body)?;
+        let took = answer.at.duration_since(started);
+        warm.push(took);
+        warm_own.push(took.saturating_sub(waited));
     }
     let peak_rss_kib = child.id().map(peak_rss_kib).transpose()?.unwrap_or(0);
     child.kill().await?;
     Ok(FunctionResult {
         name: function,
         cold: Summary::of(&cold),
+        cold_waited: Summary::of(&cold_waited),
+        cold_own: Summary::of(&cold_own),
+        cold_calls,
         warm: Summary::of(&warm),
+        warm_own: Summary::of(&warm_own),
         peak_rss_kib,
     })
 }

@@ -154,7 +154,7 @@ pub async fn consumer_throughput(env: &Environment) -> anyhow::Result<Vec<Throug
         token: rocketchat_fake::TOKEN.into(),
     };
     let chat = Arc::new(RocketChat::new(
-        http_client(Duration::from_secs(4)),
+        http_client(Duration::from_secs(4))?,
         &env.chat.url(),
         Arc::new(StaticSecret(secret)),
     ));
@@ -199,7 +199,7 @@ pub struct Load {
 pub async fn local_load(questions: usize, concurrency: usize) -> anyhow::Result<Load> {
     let running = qrelay_local::start(qrelay_local::LocalConfig::for_tests()).await?;
     let url = format!("{}/questions", running.url());
-    let client = qrelay::chat::http_client(std::time::Duration::from_secs(30));
+    let client = qrelay::chat::http_client(std::time::Duration::from_secs(30))?;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();

@@ -2,15 +2,18 @@
 //! (also written to `target/qrelay-bench/results.json`):
 //!
 //! 1. cold start of each function's release binary, process start to first response, through a local stand-in
-//!    for the Lambda Runtime API, against moto and the Rocket.Chat fake, next to a no-op Lambda (the floor);
-//! 2. warm latency over many invocations of one process, and the handler's own time with in-memory ports;
+//!    for the Lambda Runtime API, against moto and the Rocket.Chat fake, next to a no-op Lambda (the floor),
+//!    split into the time spent waiting on moto or the chat and the function's own time;
+//! 2. warm latency over many invocations of one process, split the same way, and the handler's own time with
+//!    in-memory ports;
 //! 3. peak memory (`VmHWM`) after the warm run;
 //! 4. binary sizes (x86_64 release, and arm64 `bootstrap` + zip when `cargo lambda build --release --arm64` ran);
 //! 5. consumer throughput against a chat with injected latency, one room and several;
 //! 6. a local end-to-end load through `qrelay-local`, checking that every question reached the board once.
 //!
-//! Options: `--quick` (fewer iterations, for a smoke run), `--spawns N`, `--warm N`, `--load N`.
+//! Options: `--quick` (fewer iterations, for a smoke run), `--only NAME`, `--spawns N`, `--warm N`, `--load N`.
 
+mod downstream;
 mod harness;
 mod in_process;
 mod runtime_api;
@@ -24,9 +27,6 @@ use serde_json::json;
 pub struct Options {
     /// Measure only this function (and the floor).
     pub only: Option<&'static str>,
-    /// Set `SSL_CERT_FILE` to this machine's CA bundle, so the TLS stack reads one file instead of scanning the
-    /// certificate directory (146 files on Debian; Lambda's AL2023 image keeps only the bundle there).
-    pub ssl_cert_file: bool,
     pub spawns: usize,
     pub warm: usize,
     pub load: usize,
@@ -36,7 +36,6 @@ pub struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         only: None,
-        ssl_cert_file: false,
         spawns: 20,
         warm: 1000,
         load: 2000,
@@ -61,7 +60,6 @@ fn options() -> anyhow::Result<Options> {
                     ..options
                 }
             }
-            "--ssl-cert-file" => options.ssl_cert_file = true,
             "--only" => {
                 let name = args
                     .next()
@@ -77,9 +75,9 @@ fn options() -> anyhow::Result<Options> {
             "--spawns" => options.spawns = number("--spawns")?,
             "--warm" => options.warm = number("--warm")?,
             "--load" => options.load = number("--load")?,
-            other => anyhow::bail!(
-                "unknown option {other:?}; options: --quick, --only NAME, --ssl-cert-file, --spawns N, --warm N, --load N"
-            ),
+            other => {
+                anyhow::bail!("unknown option {other:?}; options: --quick, --only NAME, --spawns N, --warm N, --load N")
+            }
         }
     }
     Ok(options)
@@ -99,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     harness::build_release_binaries(&root)?;
 
     let env = harness::Environment::start(&root).await?;
+    let proxy_overhead_ms = env.proxy_overhead().await?.as_secs_f64() * 1000.0;
     let mut functions = Vec::new();
     for function in harness::FUNCTIONS
         .into_iter()
@@ -137,26 +136,48 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!(
-        "Cold start, process start to first response (ms), {} spawns each",
+        "Cold start, process start to first response (ms), {} spawns each; \"waited\" is the time spent on moto or \
+         the chat, \"own\" the rest",
         options.spawns
     );
     println!(
-        "{:<12} {:>7} {:>7} {:>7} {:>9} {:>10} {:>10} {:>10}",
-        "function", "min", "median", "p90", "x floor", "warm p50", "warm p99", "peak RSS"
+        "{:<12} {:>7} {:>7} {:>7} {:>8} {:>7} {:>6} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>10}",
+        "function",
+        "min",
+        "median",
+        "p90",
+        "x floor",
+        "waited",
+        "calls",
+        "own",
+        "x floor",
+        "warm p50",
+        "warm p99",
+        "own p50",
+        "peak RSS"
     );
     for f in &functions {
         println!(
-            "{:<12} {:>7.2} {:>7.2} {:>7.2} {:>9.2} {:>10.3} {:>10.3} {:>7.1} MB",
+            "{:<12} {:>7.2} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>6} {:>7.2} {:>7.2} | {:>9.3} {:>9.3} {:>9.3} {:>7.1} MB",
             f.name,
             f.cold.min_ms,
             f.cold.p50_ms,
             f.cold.p90_ms,
             f.cold.p50_ms / floor,
+            f.cold_waited.p50_ms,
+            f.cold_calls,
+            f.cold_own.p50_ms,
+            f.cold_own.p50_ms / floor,
             f.warm.p50_ms,
             f.warm.p99_ms,
+            f.warm_own.p50_ms,
             f.peak_rss_kib as f64 / 1024.0
         );
     }
+    println!(
+        "The second \"x floor\" is own / floor. The timing proxy adds {proxy_overhead_ms:.3} ms to each call, counted in \
+         \"own\"."
+    );
     println!();
     println!("Handler's own time with in-memory ports (ms): the rest of warm latency is waiting on moto or the chat");
     for (name, s) in &own {
@@ -194,9 +215,10 @@ async fn main() -> anyhow::Result<()> {
 
     let results = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
-        "options": { "only": options.only, "ssl_cert_file": options.ssl_cert_file, "spawns": options.spawns, "warm": options.warm, "load": options.load, "concurrency": options.concurrency },
+        "options": { "only": options.only, "spawns": options.spawns, "warm": options.warm, "load": options.load, "concurrency": options.concurrency },
         "functions": functions,
         "floor_cold_p50_ms": floor,
+        "proxy_overhead_per_call_ms": proxy_overhead_ms,
         "handler_own_time": own.iter().map(|(n, s)| json!({ "function": n, "summary": s })).collect::<Vec<_>>(),
         "consumer_throughput": throughput,
         "local_load": load,

@@ -177,13 +177,13 @@ impl System {
             ChatChoice::RocketChat { url, secret } => {
                 let secrets = Arc::new(StaticSecret(secret.clone()));
                 (
-                    Arc::new(RocketChat::new(http_client(REQUEST_TIMEOUT), url, secrets)),
+                    Arc::new(RocketChat::new(http_client(REQUEST_TIMEOUT)?, url, secrets)),
                     "Rocket.Chat",
                 )
             }
             ChatChoice::Webhook { secret } => (
                 Arc::new(Webhook::new(
-                    http_client(REQUEST_TIMEOUT),
+                    http_client(REQUEST_TIMEOUT)?,
                     Arc::new(StaticSecret(secret.clone())),
                 )),
                 "webhook",
@@ -209,13 +209,14 @@ impl System {
                 (intake, Backend::Memory(queues.clone()), Arc::new(queues))
             }
             Some(endpoint) => {
-                let (sns, sqs) = aws_clients(endpoint).await;
+                let (sdk, sns, sqs) = aws_clients(endpoint).await;
                 let (topic_arn, queues) = create_aws_resources(&sns, &sqs, config.max_receive_count).await?;
                 let intake = Intake::new(
                     intake_config(topic_arn.clone()),
                     Arc::new(SnsPublisher::new(sns, topic_arn)),
                 );
-                let control = SqsQueueControl::new(sqs.clone(), &queues.queue_url, &queues.dead_letter_queue_url);
+                // The consumer Lambda's own queue control, which builds its client on first use.
+                let control = SqsQueueControl::lazy(sdk, &queues.queue_url, &queues.dead_letter_queue_url);
                 let poller = SqsPoller::new(sqs, &queues.queue_url, &queues.queue_arn);
                 (intake, Backend::Aws { poller, queues }, Arc::new(control))
             }
@@ -371,7 +372,7 @@ impl System {
     }
 }
 
-async fn aws_clients(endpoint: &str) -> (aws_sdk_sns::Client, aws_sdk_sqs::Client) {
+async fn aws_clients(endpoint: &str) -> (aws_config::SdkConfig, aws_sdk_sns::Client, aws_sdk_sqs::Client) {
     let mut loader = qrelay::aws::loader().endpoint_url(endpoint);
     if std::env::var_os("AWS_REGION").is_none() {
         loader = loader.region(aws_config::Region::new("us-east-1"));
@@ -380,7 +381,8 @@ async fn aws_clients(endpoint: &str) -> (aws_sdk_sns::Client, aws_sdk_sqs::Clien
         loader = loader.test_credentials();
     }
     let sdk = loader.load().await;
-    (aws_sdk_sns::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk))
+    let (sns, sqs) = (aws_sdk_sns::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
+    (sdk, sns, sqs)
 }
 
 /// Creates (or finds: the calls are idempotent) the topic, the queue, its dead-letter queue and the subscription.

@@ -12,3 +12,4 @@ pub mod domain;
 pub mod intake;
 pub mod publish;
 pub mod redrive;
+pub mod tls;

@@ -34,7 +34,7 @@ impl Moto {
             .expect("starting sh");
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        let client = qrelay::chat::http_client(std::time::Duration::from_secs(30));
+        let client = qrelay::chat::http_client(std::time::Duration::from_secs(30)).unwrap();
         loop {
             if client.get(format!("{endpoint}/moto-api/")).send().await.is_ok() {
                 break;

@@ -118,7 +118,7 @@ impl Pipeline {
             .expect("secret");
 
         let source = Arc::new(SecretsManagerSource::new(secrets.clone(), &secret_id));
-        let poster = Arc::new(RocketChat::new(http_client(chat_timeout), &chat.url(), source));
+        let poster = Arc::new(RocketChat::new(http_client(chat_timeout).unwrap(), &chat.url(), source));
         let delays = Arc::new(RecordingQueue {
             inner: SqsQueueControl::new(sqs.clone(), &queue_url, &dlq_url),
             delays: Mutex::default(),

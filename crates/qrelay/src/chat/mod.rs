@@ -75,16 +75,17 @@ impl ChatError {
 /// timeout even when every call times out (the batch stops at the first such failure anyway).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// Builds the HTTP client used for the chat, once per execution environment.
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    // The same crypto library as the AWS SDK's client (see `crate::aws`); installing it twice is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// Builds the HTTP client used for the chat, once per execution environment: the TLS configuration of
+/// [`crate::tls`], so it fails only on an unusable `SSL_CERT_FILE`.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, crate::tls::TlsSetupError> {
+    let tls = crate::tls::client_config()?;
     reqwest::Client::builder()
+        .tls_backend_preconfigured((*tls).clone())
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(2))
         .user_agent(concat!("qrelay/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("a reqwest client with rustls builds")
+        .map_err(|e| crate::tls::TlsSetupError::Client(e.to_string()))
 }
 
 /// Reads Rocket.Chat's `X-RateLimit-Reset` (epoch milliseconds) or a `Retry-After` in seconds (Slack).

@@ -2,6 +2,7 @@
 //! message that can never be delivered straight to the dead-letter queue.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -31,9 +32,25 @@ pub trait QueueControl: Send + Sync {
 /// [`QueueControl`] over SQS.
 #[derive(Debug, Clone)]
 pub struct SqsQueueControl {
-    client: aws_sdk_sqs::Client,
+    client: SqsClient,
     queue_url: String,
     dead_letter_queue_url: String,
+}
+
+/// The SQS client, or what builds it on first use.
+#[derive(Debug, Clone)]
+enum SqsClient {
+    Ready(aws_sdk_sqs::Client),
+    Lazy(Arc<(aws_config::SdkConfig, OnceLock<aws_sdk_sqs::Client>)>),
+}
+
+impl SqsClient {
+    fn get(&self) -> &aws_sdk_sqs::Client {
+        match self {
+            Self::Ready(client) => client,
+            Self::Lazy(lazy) => lazy.1.get_or_init(|| aws_sdk_sqs::Client::new(&lazy.0)),
+        }
+    }
 }
 
 impl SqsQueueControl {
@@ -43,7 +60,21 @@ impl SqsQueueControl {
         dead_letter_queue_url: impl Into<String>,
     ) -> Self {
         Self {
-            client,
+            client: SqsClient::Ready(client),
+            queue_url: queue_url.into(),
+            dead_letter_queue_url: dead_letter_queue_url.into(),
+        }
+    }
+
+    /// Builds its SQS client on first use: the consumer needs it only when a question must wait or be
+    /// dead-lettered, so a cold start that posts its batch never pays for it (measured with qrelay-bench).
+    pub fn lazy(
+        sdk: aws_config::SdkConfig,
+        queue_url: impl Into<String>,
+        dead_letter_queue_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client: SqsClient::Lazy(Arc::new((sdk, OnceLock::new()))),
             queue_url: queue_url.into(),
             dead_letter_queue_url: dead_letter_queue_url.into(),
         }
@@ -58,6 +89,7 @@ impl QueueControl for SqsQueueControl {
     async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> anyhow::Result<()> {
         let seconds = i32::try_from(delay.as_secs()).unwrap_or(i32::MAX);
         self.client
+            .get()
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(receipt_handle)
@@ -76,6 +108,7 @@ impl QueueControl for SqsQueueControl {
     ) -> anyhow::Result<()> {
         let mut request = self
             .client
+            .get()
             .send_message()
             .queue_url(&self.dead_letter_queue_url)
             .message_body(body);
