@@ -120,6 +120,7 @@ impl HttpConnector for ReqwestConnector {
                 .request(parts.method, parts.uri.to_string())
                 .headers(parts.headers)
                 .body(body);
+            // reqwest has no per-read timeout, so a read timeout bounds the whole exchange (stricter, never looser).
             if let Some(timeout) = read_timeout {
                 builder = builder.timeout(timeout);
             }
@@ -151,21 +152,30 @@ fn classify(error: reqwest::Error) -> ConnectorError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use aws_config::Region;
     use aws_config::retry::RetryConfig;
+    use aws_sdk_sns::error::SdkError;
+    use aws_sdk_sns::operation::publish::PublishError;
 
     use super::*;
 
-    /// An SNS client on this connector, sending to `endpoint`, trying once, reading for at most 200 ms.
-    async fn sns(endpoint: &str) -> aws_sdk_sns::Client {
+    /// An SNS client on this connector, sending to `endpoint`, trying `attempts` times with a 1 ms backoff,
+    /// reading for at most 200 ms.
+    async fn sns(endpoint: &str, attempts: u32) -> aws_sdk_sns::Client {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(1))
             .read_timeout(Duration::from_millis(200))
             .build();
+        let retries = RetryConfig::standard()
+            .with_max_attempts(attempts)
+            .with_initial_backoff(Duration::from_millis(1));
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client())
             .timeout_config(timeouts)
-            .retry_config(RetryConfig::disabled())
+            .retry_config(retries)
             .region(Region::new("us-east-1"))
             .endpoint_url(endpoint)
             .test_credentials()
@@ -174,8 +184,8 @@ mod tests {
         aws_sdk_sns::Client::new(&sdk)
     }
 
-    async fn publish(endpoint: &str) -> aws_sdk_sns::error::SdkError<aws_sdk_sns::operation::publish::PublishError> {
-        sns(endpoint)
+    async fn publish(endpoint: &str, attempts: u32) -> SdkError<PublishError> {
+        sns(endpoint, attempts)
             .await
             .publish()
             .topic_arn("arn:aws:sns:us-east-1:123456789012:questions")
@@ -194,25 +204,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_connection_is_an_io_error_the_sdk_retries() {
+    async fn a_connection_closed_without_an_answer_is_an_io_error_that_the_sdk_retries() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for connection in listener.incoming() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(connection);
+            }
+        });
+        let error = publish(&format!("http://{address}"), 3).await;
+        let SdkError::DispatchFailure(failure) = &error else {
+            panic!("not a dispatch failure: {error:?}")
+        };
+        assert!(failure.is_io(), "{error:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3, "one connection per attempt");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_an_io_error() {
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap();
-        let error = publish(&format!("http://{closed}")).await;
-        let aws_sdk_sns::error::SdkError::DispatchFailure(failure) = &error else {
+        let error = publish(&format!("http://{closed}"), 1).await;
+        let SdkError::DispatchFailure(failure) = &error else {
             panic!("not a dispatch failure: {error:?}")
         };
         assert!(failure.is_io(), "{error:?}");
     }
 
     #[tokio::test]
-    async fn a_server_that_never_answers_is_a_timeout_the_sdk_retries() {
+    async fn a_server_that_never_answers_is_a_timeout_error() {
+        // Bound but never accepting: the kernel completes the handshake, and no answer ever comes.
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = silent.local_addr().unwrap();
-        let error = publish(&format!("http://{address}")).await;
+        let error = publish(&format!("http://{address}"), 1).await;
         drop(silent);
-        let aws_sdk_sns::error::SdkError::DispatchFailure(failure) = &error else {
+        let SdkError::DispatchFailure(failure) = &error else {
             panic!("not a dispatch failure: {error:?}")
         };
         assert!(failure.is_timeout(), "{error:?}");

@@ -99,10 +99,13 @@ impl Consumer {
             blocked: Mutex::new(self.still_rate_limited()),
             metrics: Mutex::default(),
         };
+        // Each record is parsed once: its room picks its lane, and its question is delivered.
+        let questions: Vec<Result<Question, InvalidMessage>> = event.records.iter().map(parse_record).collect();
         let mut lanes: Vec<(String, Vec<usize>)> = Vec::new();
-        for (index, record) in event.records.iter().enumerate() {
+        for (index, question) in questions.iter().enumerate() {
             // A record that is not a question gets a lane of its own; it is dead-lettered without waiting.
-            let lane = parse_record(record)
+            let lane = question
+                .as_ref()
                 .map(|q| q.room.to_string())
                 .unwrap_or_else(|_| format!("\0{index}"));
             match lanes.iter_mut().find(|(room, _)| *room == lane) {
@@ -110,7 +113,7 @@ impl Consumer {
                 None => lanes.push((lane, vec![index])),
             }
         }
-        let (records, shared) = (&event.records, &batch);
+        let (records, questions, shared) = (&event.records, &questions, &batch);
         let lane_outcomes = futures_util::future::join_all(lanes.iter().map(|(_, indexes)| async move {
             let mut outcomes = Vec::with_capacity(indexes.len());
             for &index in indexes {
@@ -123,7 +126,8 @@ impl Consumer {
                     room = tracing::field::Empty,
                     chat_latency_ms = tracing::field::Empty
                 );
-                outcomes.push((index, self.handle_record(record, shared).instrument(span).await));
+                let handled = self.handle_record(record, &questions[index], shared);
+                outcomes.push((index, handled.instrument(span).await));
             }
             outcomes
         }))
@@ -158,10 +162,15 @@ impl Consumer {
         })
     }
 
-    async fn handle_record(&self, record: &SqsMessage, batch: &Batch) -> Outcome {
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        question: &Result<Question, InvalidMessage>,
+        batch: &Batch,
+    ) -> Outcome {
         let attempt = receive_count(record);
         let span = tracing::Span::current();
-        let outcome = match self.deliver(record, attempt, batch, &span).await {
+        let outcome = match self.deliver(question, attempt, batch, &span).await {
             Ok(delivery) => delivery,
             Err(Undeliverable(reason)) => {
                 let body = record.body.as_deref().unwrap_or_default();
@@ -201,12 +210,12 @@ impl Consumer {
 
     async fn deliver(
         &self,
-        record: &SqsMessage,
+        question: &Result<Question, InvalidMessage>,
         attempt: u32,
         batch: &Batch,
         span: &tracing::Span,
     ) -> Result<Outcome, Undeliverable> {
-        let question = parse_record(record).map_err(|e| Undeliverable(e.to_string()))?;
+        let question = question.as_ref().map_err(|e| Undeliverable(e.to_string()))?;
         span.record("question_id", tracing::field::display(question.id));
         span.record("room", tracing::field::display(&question.room));
         let room = self.rooms.get(question.room.as_ref()).ok_or_else(|| {
@@ -215,7 +224,7 @@ impl Consumer {
                 question.room.as_ref()
             ))
         })?;
-        let message = ChatMessage::render(&question, &self.time_zone).map_err(|e| Undeliverable(e.to_string()))?;
+        let message = ChatMessage::render(question, &self.time_zone).map_err(|e| Undeliverable(e.to_string()))?;
         if let Some(blocked) = batch.blocked.lock().expect("batch lock").as_ref() {
             return Ok(self.retry(attempt, blocked.until, blocked.reason.clone()));
         }
