@@ -99,13 +99,15 @@ pub async fn handler_own_time(n: usize) -> anyhow::Result<Vec<(&'static str, Sum
         anyhow::ensure!(response.status() == 202, "intake answered {}", response.status());
     }
 
+    // Without its metrics line on standard output, which would bury the results (a write of a few hundred bytes).
     let consumer = Consumer::new(
         rooms.clone(),
         tokyo(),
         Backoff::default(),
         Arc::new(Board::default()),
         Arc::new(NoQueue),
-    );
+    )
+    .without_metrics();
     let mut consumer_times = Vec::with_capacity(n);
     for _ in 0..n {
         let event = batch(&["rust-101"], 1);
@@ -158,7 +160,7 @@ pub async fn consumer_throughput(env: &Environment) -> anyhow::Result<Vec<Throug
         &env.chat.url(),
         Arc::new(StaticSecret(secret)),
     ));
-    let consumer = Consumer::new(rooms, tokyo(), Backoff::default(), chat, Arc::new(NoQueue));
+    let consumer = Consumer::new(rooms, tokyo(), Backoff::default(), chat, Arc::new(NoQueue)).without_metrics();
     // Resolve every room id first: the cache is part of a warm consumer.
     consumer.handle(batch(room_sets[1], 5)).await;
     env.chat.set_mode(Mode::Slow(Duration::from_millis(20)));
@@ -197,7 +199,11 @@ pub struct Load {
 /// `questions` posted to the local runner over loopback by `concurrency` clients; then every one must reach the
 /// board exactly once.
 pub async fn local_load(questions: usize, concurrency: usize) -> anyhow::Result<Load> {
-    let running = qrelay_local::start(qrelay_local::LocalConfig::for_tests()).await?;
+    let running = qrelay_local::start(qrelay_local::LocalConfig {
+        emit_metrics: false,
+        ..qrelay_local::LocalConfig::for_tests()
+    })
+    .await?;
     let url = format!("{}/questions", running.url());
     let client = qrelay::chat::http_client(std::time::Duration::from_secs(30))?;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));

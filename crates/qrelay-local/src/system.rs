@@ -55,6 +55,8 @@ pub struct LocalConfig {
     pub aws_endpoint: Option<String>,
     /// Receives before a question becomes a dead letter (30, as in the template; tests use fewer).
     pub max_receive_count: u32,
+    /// Whether the consumer prints its metrics line per batch, as it does in Lambda's log.
+    pub emit_metrics: bool,
 }
 
 impl LocalConfig {
@@ -112,6 +114,7 @@ impl LocalConfig {
             chat,
             aws_endpoint: env.get("AWS_ENDPOINT_URL"),
             max_receive_count: MAX_RECEIVE_COUNT,
+            emit_metrics: true,
         })
     }
 
@@ -130,6 +133,7 @@ impl LocalConfig {
             chat: ChatChoice::Board,
             aws_endpoint: None,
             max_receive_count: MAX_RECEIVE_COUNT,
+            emit_metrics: true,
         }
     }
 }
@@ -228,6 +232,11 @@ impl System {
             outage.clone(),
             queue_control,
         );
+        let consumer = if config.emit_metrics {
+            consumer
+        } else {
+            consumer.without_metrics()
+        };
         Ok(Self {
             intake,
             consumer,

@@ -47,6 +47,8 @@ pub struct Consumer {
     queue: Arc<dyn QueueControl>,
     /// When the chat last told us to wait until; kept across warm invocations so a new batch doesn't knock.
     rate_limited_until: Mutex<Option<SystemTime>>,
+    /// Whether each batch prints its embedded-metric-format line on standard output (Lambda's log capture).
+    emit_metrics: bool,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -86,6 +88,16 @@ impl Consumer {
             chat,
             queue,
             rate_limited_until: Mutex::new(None),
+            emit_metrics: true,
+        }
+    }
+
+    /// A consumer that prints no metrics: for a process whose standard output is not a Lambda log (a benchmark
+    /// running thousands of batches, say).
+    pub fn without_metrics(self) -> Self {
+        Self {
+            emit_metrics: false,
+            ..self
         }
     }
 
@@ -150,7 +162,9 @@ impl Consumer {
                 }
             }
         }
-        metrics.emit();
+        if self.emit_metrics {
+            metrics.emit();
+        }
         response
     }
 
