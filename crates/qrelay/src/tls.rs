@@ -68,7 +68,78 @@ fn roots(extra_roots_file: Option<String>) -> Result<rustls::RootCertStore, TlsS
 
 #[cfg(test)]
 mod tests {
+    use rustls::pki_types::PrivateKeyDer;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     use super::*;
+
+    /// `testdata/`: a private CA, and a certificate for `localhost` that it signed, with that certificate's key;
+    /// made with openssl for these tests only (the CA's own key was not kept).
+    const PRIVATE_CA: &str = include_str!("../testdata/private-ca.pem");
+
+    fn write_temp(name: &str, contents: &str) -> std::path::PathBuf {
+        let file = std::env::temp_dir().join(format!("qrelay-tls-{name}-{}.pem", std::process::id()));
+        std::fs::write(&file, contents).unwrap();
+        file
+    }
+
+    /// An HTTPS server on loopback presenting the `localhost` certificate, answering `ok` to any request.
+    async fn https_server() -> u16 {
+        let certs = CertificateDer::pem_slice_iter(include_bytes!("../testdata/localhost.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("../testdata/localhost.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut request = [0u8; 4096];
+                    let _ = tls.read(&mut request).await;
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let _ = tls.write_all(answer).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    async fn get(config: Arc<rustls::ClientConfig>, port: u16) -> reqwest::Result<String> {
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured((*config).clone())
+            .resolve("localhost", std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .build()?;
+        client
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await?
+            .text()
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_server_certified_by_the_ssl_cert_file_ca_is_trusted_and_without_it_is_refused() {
+        let port = https_server().await;
+        let file = write_temp("handshake", PRIVATE_CA);
+        let with_ca = build(Some(file.display().to_string())).unwrap();
+        std::fs::remove_file(&file).unwrap();
+
+        assert_eq!(get(with_ca, port).await.expect("a trusted handshake"), "ok");
+        let refused = get(build(None).unwrap(), port).await.expect_err("an unknown issuer");
+        assert!(format!("{refused:?}").contains("UnknownIssuer"), "{refused:?}");
+    }
 
     #[test]
     fn trusts_the_compiled_in_roots_without_reading_files() {
@@ -78,8 +149,7 @@ mod tests {
 
     #[test]
     fn ssl_cert_file_adds_a_private_ca_to_the_compiled_in_roots() {
-        let file = std::env::temp_dir().join(format!("qrelay-tls-ca-{}.pem", std::process::id()));
-        std::fs::write(&file, include_str!("../testdata/private-ca.pem")).unwrap();
+        let file = write_temp("ca", PRIVATE_CA);
         let with_ca = roots(Some(file.display().to_string()));
         std::fs::remove_file(&file).unwrap();
         assert_eq!(with_ca.unwrap().len(), webpki_roots::TLS_SERVER_ROOTS.len() + 1);
@@ -93,8 +163,7 @@ mod tests {
             "{missing}"
         );
 
-        let file = std::env::temp_dir().join(format!("qrelay-tls-empty-{}.pem", std::process::id()));
-        std::fs::write(&file, "not a certificate\n").unwrap();
+        let file = write_temp("empty", "not a certificate\n");
         let empty = build(Some(file.display().to_string())).unwrap_err().to_string();
         std::fs::remove_file(&file).unwrap();
         assert!(empty.ends_with("holds no PEM certificate"), "{empty}");
