@@ -327,56 +327,73 @@ pub async fn measure_function(
     options: Options,
 ) -> anyhow::Result<FunctionResult> {
     let mut api = RuntimeApi::start().await?;
-    let (mut cold, mut cold_waited, mut cold_own) = (Vec::new(), Vec::new(), Vec::new());
-    let mut cold_calls = 0;
+    let mut cold = Vec::with_capacity(options.spawns);
     for _ in 0..options.spawns {
         let id = api.invoke(event(root, function)?).await?;
         env.waited.take();
         let started = Instant::now();
         let mut child = spawn(env, root, binary, &api)?;
-        let answer = api.answer().await?;
-        let (waited, calls) = env.waited.take();
-        anyhow::ensure!(
-            answer.request_id == id || answer.request_id == "init",
-            "an answer to another invocation"
-        );
-        check(function, answer.ok, &answer.body)?;
-        let took = answer.at.duration_since(started);
-        cold.push(took);
-        cold_waited.push(waited);
-        cold_own.push(took.saturating_sub(waited));
-        cold_calls = calls;
+        cold.push(answered(env, &mut api, function, &id, started).await?);
         child.kill().await?;
     }
 
     let mut child = spawn(env, root, binary, &api)?;
-    let (mut warm, mut warm_own) = (Vec::new(), Vec::new());
+    let mut warm = Vec::with_capacity(options.warm);
     for _ in 0..options.warm {
         let id = api.invoke(event(root, function)?).await?;
         env.waited.take();
         let started = Instant::now();
-        let answer = api.answer().await?;
-        let (waited, _) = env.waited.take();
-        anyhow::ensure!(
-            answer.request_id == id || answer.request_id == "init",
-            "an answer to another invocation"
-        );
-        check(function, answer.ok, &answer.body)?;
-        let took = answer.at.duration_since(started);
-        warm.push(took);
-        warm_own.push(took.saturating_sub(waited));
+        warm.push(answered(env, &mut api, function, &id, started).await?);
     }
     let peak_rss_kib = child.id().map(peak_rss_kib).transpose()?.unwrap_or(0);
     child.kill().await?;
+    let summary =
+        |timings: &[Timing], part: fn(&Timing) -> Duration| Summary::of(&timings.iter().map(part).collect::<Vec<_>>());
     Ok(FunctionResult {
         name: function,
-        cold: Summary::of(&cold),
-        cold_waited: Summary::of(&cold_waited),
-        cold_own: Summary::of(&cold_own),
-        cold_calls,
-        warm: Summary::of(&warm),
-        warm_own: Summary::of(&warm_own),
+        cold: summary(&cold, |t| t.took),
+        cold_waited: summary(&cold, |t| t.waited),
+        cold_own: summary(&cold, Timing::own),
+        cold_calls: cold.last().map_or(0, |t| t.calls),
+        warm: summary(&warm, |t| t.took),
+        warm_own: summary(&warm, Timing::own),
         peak_rss_kib,
+    })
+}
+
+/// One invocation: how long it took, and how much of that, in how many calls, was spent on moto or the chat.
+struct Timing {
+    took: Duration,
+    waited: Duration,
+    calls: u64,
+}
+
+impl Timing {
+    /// The function's own time.
+    fn own(&self) -> Duration {
+        self.took.saturating_sub(self.waited)
+    }
+}
+
+/// Waits for the answer to invocation `id`, started at `started`, checks it and splits its time.
+async fn answered(
+    env: &Environment,
+    api: &mut RuntimeApi,
+    function: &str,
+    id: &str,
+    started: Instant,
+) -> anyhow::Result<Timing> {
+    let answer = api.answer().await?;
+    let (waited, calls) = env.waited.take();
+    anyhow::ensure!(
+        answer.request_id == id || answer.request_id == "init",
+        "an answer to another invocation"
+    );
+    check(function, answer.ok, &answer.body)?;
+    Ok(Timing {
+        took: answer.at.duration_since(started),
+        waited,
+        calls,
     })
 }
 

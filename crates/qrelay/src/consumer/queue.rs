@@ -59,11 +59,7 @@ impl SqsQueueControl {
         queue_url: impl Into<String>,
         dead_letter_queue_url: impl Into<String>,
     ) -> Self {
-        Self {
-            client: SqsClient::Ready(client),
-            queue_url: queue_url.into(),
-            dead_letter_queue_url: dead_letter_queue_url.into(),
-        }
+        Self::with(SqsClient::Ready(client), queue_url, dead_letter_queue_url)
     }
 
     /// Builds its SQS client on first use: the consumer needs it only when a question must wait or be
@@ -73,8 +69,13 @@ impl SqsQueueControl {
         queue_url: impl Into<String>,
         dead_letter_queue_url: impl Into<String>,
     ) -> Self {
+        let client = SqsClient::Lazy(Arc::new((sdk, OnceLock::new())));
+        Self::with(client, queue_url, dead_letter_queue_url)
+    }
+
+    fn with(client: SqsClient, queue_url: impl Into<String>, dead_letter_queue_url: impl Into<String>) -> Self {
         Self {
-            client: SqsClient::Lazy(Arc::new((sdk, OnceLock::new()))),
+            client,
             queue_url: queue_url.into(),
             dead_letter_queue_url: dead_letter_queue_url.into(),
         }
