@@ -5,11 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use qrelay::chat::rocketchat::RocketChat;
 use qrelay::chat::secret::SecretsManagerSource;
-use qrelay::chat::webhook::Webhook;
-use qrelay::chat::{ChatPoster, http_client};
-use qrelay::config::{ChatKind, ConsumerConfig};
+use qrelay::chat::{http_client, poster};
+use qrelay::config::ConsumerConfig;
 use qrelay::consumer::{Consumer, SqsQueueControl};
 
 // One invocation at a time: a single-threaded runtime starts faster and uses less memory than a thread pool.
@@ -22,11 +20,7 @@ async fn main() -> Result<(), Error> {
         aws_sdk_secretsmanager::Client::new(&aws),
         &config.chat_secret_id,
     ));
-    let http = http_client(config.chat_timeout)?;
-    let chat: Arc<dyn ChatPoster> = match &config.chat {
-        ChatKind::RocketChat { url } => Arc::new(RocketChat::new(http, url, secrets)),
-        ChatKind::Webhook => Arc::new(Webhook::new(http, secrets)),
-    };
+    let chat = poster(&config.chat, http_client(config.chat_timeout)?, secrets);
     let queue = SqsQueueControl::lazy(aws, &config.queue_url, &config.dead_letter_queue_url);
     let consumer = &Consumer::new(config.rooms, config.time_zone, config.backoff, chat, Arc::new(queue));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = IntakeConfig::from_env()?;
     let publisher = Arc::new(SnsPublisher::lazy(config.topic_arn.clone()));
-    let intake = &Intake::new(config, publisher);
+    let intake = &Intake::new(config.rooms, config.limits, publisher);
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(intake.handle(req).await)
     }))

@@ -3,7 +3,10 @@
 
 use std::str::FromStr;
 
-use crate::domain::{Nickname, QuestionText, Rooms};
+use crate::chat::ChatKind;
+use crate::consumer::Backoff;
+use crate::domain::{Limits, Nickname, QuestionText, Rooms};
+use crate::redrive::RedriveMode;
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -74,41 +77,22 @@ pub fn rooms(src: &dyn Source) -> Result<Rooms, ConfigError> {
     })
 }
 
-/// Limits on what a student may type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// `MAX_QUESTION_CHARS`, default 1000, at most 2000.
-    pub question_chars: usize,
-    /// `MAX_NICKNAME_CHARS`, default 40, at most 100.
-    pub nickname_chars: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            question_chars: QuestionText::DEFAULT_MAX_CHARS,
-            nickname_chars: Nickname::DEFAULT_MAX_CHARS,
-        }
-    }
-}
-
-impl Limits {
-    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        Ok(Self {
-            question_chars: bounded(
-                src,
-                "MAX_QUESTION_CHARS",
-                QuestionText::DEFAULT_MAX_CHARS,
-                QuestionText::MAX_CHARS_LIMIT,
-            )?,
-            nickname_chars: bounded(
-                src,
-                "MAX_NICKNAME_CHARS",
-                Nickname::DEFAULT_MAX_CHARS,
-                Nickname::MAX_CHARS_LIMIT,
-            )?,
-        })
-    }
+/// `MAX_QUESTION_CHARS` (default 1000, at most 2000) and `MAX_NICKNAME_CHARS` (default 40, at most 100).
+pub fn limits(src: &dyn Source) -> Result<Limits, ConfigError> {
+    Ok(Limits {
+        question_chars: bounded(
+            src,
+            "MAX_QUESTION_CHARS",
+            QuestionText::DEFAULT_MAX_CHARS,
+            QuestionText::MAX_CHARS_LIMIT,
+        )?,
+        nickname_chars: bounded(
+            src,
+            "MAX_NICKNAME_CHARS",
+            Nickname::DEFAULT_MAX_CHARS,
+            Nickname::MAX_CHARS_LIMIT,
+        )?,
+    })
 }
 
 /// The intake function's configuration.
@@ -134,18 +118,9 @@ impl IntakeConfig {
         Ok(Self {
             topic_arn: required(src, "TOPIC_ARN")?,
             rooms: rooms(src)?,
-            limits: Limits::from_source(src)?,
+            limits: limits(src)?,
         })
     }
-}
-
-/// Which kind of chat the consumer posts to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChatKind {
-    /// Rocket.Chat's REST API at `CHAT_URL`, with a bot user's token: idempotent.
-    RocketChat { url: String },
-    /// An incoming webhook whose URL is in the secret: simplest, not idempotent.
-    Webhook,
 }
 
 /// The consumer function's configuration.
@@ -164,14 +139,16 @@ pub struct ConsumerConfig {
     /// `DEAD_LETTER_QUEUE_URL`: where undeliverable messages go at once.
     pub dead_letter_queue_url: String,
     /// `BACKOFF_BASE_SECONDS` (default 10) and `BACKOFF_MAX_SECONDS` (default 900).
-    pub backoff: crate::consumer::Backoff,
+    pub backoff: Backoff,
     /// `CHAT_TIMEOUT_MS`: per-request timeout for chat calls (default 4000).
     pub chat_timeout: std::time::Duration,
 }
 
 impl ConsumerConfig {
-    /// The variables without which the consumer can't start (`CHAT_URL` too, for Rocket.Chat).
+    /// The variables without which the consumer can't start, whatever the chat.
     pub const REQUIRED: &'static [&'static str] = &["ROOMS", "CHAT_SECRET_ID", "QUEUE_URL", "DEAD_LETTER_QUEUE_URL"];
+    /// Required too when `CHAT_KIND` is `rocketchat` (the default).
+    pub const REQUIRED_FOR_ROCKETCHAT: &'static str = "CHAT_URL";
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&ProcessEnv)
@@ -180,7 +157,7 @@ impl ConsumerConfig {
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let chat = match src.get("CHAT_KIND").as_deref().map(str::trim) {
             None | Some("rocketchat") => ChatKind::RocketChat {
-                url: required(src, "CHAT_URL")?,
+                url: required(src, Self::REQUIRED_FOR_ROCKETCHAT)?,
             },
             Some("webhook") => ChatKind::Webhook,
             Some(other) => {
@@ -195,7 +172,7 @@ impl ConsumerConfig {
             name: "TIME_ZONE",
             reason: e.to_string(),
         })?;
-        let default = crate::consumer::Backoff::default();
+        let default = Backoff::default();
         let base = bounded(src, "BACKOFF_BASE_SECONDS", default.base.as_secs() as usize, 43_200)?;
         let cap = bounded(src, "BACKOFF_MAX_SECONDS", default.cap.as_secs() as usize, 43_200)?;
         let timeout_ms = bounded(src, "CHAT_TIMEOUT_MS", 4000, 60_000)?;
@@ -206,33 +183,12 @@ impl ConsumerConfig {
             time_zone,
             queue_url: required(src, "QUEUE_URL")?,
             dead_letter_queue_url: required(src, "DEAD_LETTER_QUEUE_URL")?,
-            backoff: crate::consumer::Backoff {
+            backoff: Backoff {
                 base: std::time::Duration::from_secs(base as u64),
                 cap: std::time::Duration::from_secs(cap as u64),
             },
             chat_timeout: std::time::Duration::from_millis(timeout_ms as u64),
         })
-    }
-}
-
-/// How the redrive function moves dead letters back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RedriveMode {
-    /// Receive from the DLQ, send to the source queue, delete from the DLQ: works everywhere (moto included).
-    Copy,
-    /// SQS's own `StartMessageMoveTask`: AWS only.
-    Native,
-}
-
-impl std::str::FromStr for RedriveMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "copy" => Ok(Self::Copy),
-            "native" => Ok(Self::Native),
-            other => Err(format!("{other:?} is not one of copy, native")),
-        }
     }
 }
 
@@ -336,6 +292,93 @@ mod tests {
                 .expect_err("bad tz")
                 .to_string()
                 .contains("TIME_ZONE")
+        );
+    }
+
+    impl Source for Vec<(&str, &str)> {
+        fn get(&self, name: &str) -> Option<String> {
+            self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    /// The variables without which `from_source` fails as "required but not set", found by leaving out each
+    /// variable of a complete configuration in turn. A required variable missing from `complete` fails the test
+    /// too, naming it.
+    fn required_by<T>(
+        from_source: fn(&dyn Source) -> Result<T, ConfigError>,
+        complete: &[(&'static str, &'static str)],
+    ) -> Vec<&'static str> {
+        if let Err(e) = from_source(&complete.to_vec()) {
+            panic!("the complete configuration is refused ({e}): add the variable to REQUIRED and to this test");
+        }
+        let mut required: Vec<&'static str> = complete
+            .iter()
+            .filter(|(name, _)| {
+                let without: Vec<(&str, &str)> = complete.iter().copied().filter(|(n, _)| n != name).collect();
+                matches!(from_source(&without), Err(ConfigError::Missing(missing)) if missing == *name)
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        required.sort_unstable();
+        required
+    }
+
+    fn sorted(names: &[&'static str]) -> Vec<&'static str> {
+        let mut names = names.to_vec();
+        names.sort_unstable();
+        names
+    }
+
+    /// Ties each `REQUIRED` list, which the template test checks against `template.yaml`, to what `from_source`
+    /// really requires: a new required variable left off its list would otherwise fail only the first cold start.
+    #[test]
+    fn each_required_list_is_what_its_config_requires() {
+        let intake = [
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:questions"),
+            ("ROOMS", "general"),
+            ("MAX_QUESTION_CHARS", "500"),
+            ("MAX_NICKNAME_CHARS", "20"),
+        ];
+        assert_eq!(
+            required_by(IntakeConfig::from_source, &intake),
+            sorted(IntakeConfig::REQUIRED)
+        );
+
+        let webhook = [
+            ("CHAT_KIND", "webhook"),
+            ("ROOMS", "general"),
+            ("CHAT_SECRET_ID", "qrelay/chat"),
+            ("TIME_ZONE", "UTC"),
+            ("QUEUE_URL", "https://sqs/q"),
+            ("DEAD_LETTER_QUEUE_URL", "https://sqs/dlq"),
+            ("BACKOFF_BASE_SECONDS", "5"),
+            ("BACKOFF_MAX_SECONDS", "600"),
+            ("CHAT_TIMEOUT_MS", "3000"),
+        ];
+        assert_eq!(
+            required_by(ConsumerConfig::from_source, &webhook),
+            sorted(ConsumerConfig::REQUIRED)
+        );
+        let mut rocketchat = webhook.to_vec();
+        rocketchat[0] = ("CHAT_KIND", "rocketchat");
+        rocketchat.push(("CHAT_URL", "https://chat.example.com"));
+        let mut expected = ConsumerConfig::REQUIRED.to_vec();
+        expected.push(ConsumerConfig::REQUIRED_FOR_ROCKETCHAT);
+        assert_eq!(
+            required_by(ConsumerConfig::from_source, &rocketchat),
+            sorted(&expected)
+        );
+
+        let redrive = [
+            ("QUEUE_URL", "https://sqs/q"),
+            ("QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
+            ("DEAD_LETTER_QUEUE_URL", "https://sqs/dlq"),
+            ("DEAD_LETTER_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:dlq"),
+            ("REDRIVE_MODE", "native"),
+        ];
+        assert_eq!(
+            required_by(RedriveConfig::from_source, &redrive),
+            sorted(RedriveConfig::REQUIRED)
         );
     }
 

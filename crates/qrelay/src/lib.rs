@@ -12,4 +12,5 @@ pub mod domain;
 pub mod intake;
 pub mod publish;
 pub mod redrive;
+pub mod sqs;
 pub mod tls;

@@ -6,6 +6,7 @@ pub mod rocketchat;
 pub mod secret;
 pub mod webhook;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -13,6 +14,35 @@ use async_trait::async_trait;
 pub use render::{ChatMessage, MAX_MESSAGE_UTF16, MessageTooLong, push_neutralised};
 
 use crate::domain::QuestionId;
+use secret::SecretSource;
+
+/// Which kind of chat questions are posted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatKind {
+    /// Rocket.Chat's REST API at `url`, with a bot user's token: idempotent.
+    RocketChat { url: String },
+    /// An incoming webhook whose URL is in the secret: simplest, not idempotent.
+    Webhook,
+}
+
+impl ChatKind {
+    /// How the chat is named to people (the local runner's banner, logs).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::RocketChat { .. } => "Rocket.Chat",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// The one place a [`ChatPoster`] is built from its kind: the consumer Lambda and the local runner both call it,
+/// so they can't build the adapters differently.
+pub fn poster(kind: &ChatKind, http: reqwest::Client, secrets: Arc<dyn SecretSource>) -> Arc<dyn ChatPoster> {
+    match kind {
+        ChatKind::RocketChat { url } => Arc::new(rocketchat::RocketChat::new(http, url, secrets)),
+        ChatKind::Webhook => Arc::new(webhook::Webhook::new(http, secrets)),
+    }
+}
 
 /// Posts questions to the chat.
 #[async_trait]
@@ -32,7 +62,7 @@ pub enum Delivery {
 }
 
 /// Why a question could not be posted, classified by what the consumer should do about it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ChatError {
     /// The chat is down, slow or failing (connection refused, timeout, 5xx): retry later with backoff.
     #[error("the chat is unavailable: {0}")]

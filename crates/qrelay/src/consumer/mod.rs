@@ -6,7 +6,6 @@
 //! **Invariant:** the consumer never posts a question without its idempotency key (the question id).
 
 pub mod backoff;
-pub mod event_source;
 mod metrics;
 pub mod queue;
 
@@ -15,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use jiff::tz::TimeZone;
-use serde::Deserialize;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use backoff::Backoff;
@@ -23,7 +21,7 @@ pub use metrics::BatchMetrics;
 pub use queue::{QueueControl, SqsQueueControl};
 
 use crate::chat::{ChatError, ChatMessage, ChatPoster, Delivery};
-use crate::domain::{InvalidMessage, Question, QuestionMessage, Rooms};
+use crate::domain::{InvalidMessage, Question, Rooms};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +110,7 @@ impl Consumer {
             metrics: Mutex::default(),
         };
         // Each record is parsed once: its room picks its lane, and its question is delivered.
-        let questions: Vec<Result<Question, InvalidMessage>> = event.records.iter().map(parse_record).collect();
+        let questions: Vec<Result<Question, InvalidMessage>> = event.records.iter().map(|r| Question::from_queue_body(r.body.as_deref().unwrap_or_default())).collect();
         let mut lanes: Vec<(String, Vec<usize>)> = Vec::new();
         for (index, question) in questions.iter().enumerate() {
             // A record that is not a question gets a lane of its own; it is dead-lettered without waiting.
@@ -306,29 +304,6 @@ pub fn receive_count(record: &SqsMessage) -> u32 {
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse().ok())
         .unwrap_or(1)
-}
-
-/// The standard SNS envelope around a message delivered to SQS without raw message delivery.
-#[derive(Deserialize)]
-struct SnsEnvelope {
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(rename = "Message")]
-    message: String,
-}
-
-/// Reads the question from a record body: an SNS envelope, or the question document itself (raw delivery).
-pub fn parse_record(record: &SqsMessage) -> Result<Question, InvalidMessage> {
-    parse_record_body(record.body.as_deref().unwrap_or_default())
-}
-
-/// Reads the question from a message body (see [`parse_record`]).
-pub fn parse_record_body(body: &str) -> Result<Question, InvalidMessage> {
-    let document = match serde_json::from_str::<SnsEnvelope>(body) {
-        Ok(envelope) if envelope.kind == "Notification" => QuestionMessage::from_json(&envelope.message)?,
-        _ => QuestionMessage::from_json(body)?,
-    };
-    Question::try_from(document)
 }
 
 #[cfg(test)]

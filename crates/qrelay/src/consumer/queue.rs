@@ -8,11 +8,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::SqsMessageAttribute;
-use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::MessageAttributeValue;
 
-/// Name of the message attribute that says why the consumer dead-lettered a message itself.
-pub const DEAD_LETTER_REASON: &str = "qrelay-dead-letter-reason";
+use crate::sqs::{DEAD_LETTER_REASON, MAX_ATTRIBUTES, to_sdk_attribute};
 
 /// Control over the queue the consumer reads and its dead-letter queue.
 #[async_trait]
@@ -82,9 +80,6 @@ impl SqsQueueControl {
     }
 }
 
-/// SQS allows at most this many message attributes.
-const MAX_ATTRIBUTES: usize = 10;
-
 #[async_trait]
 impl QueueControl for SqsQueueControl {
     async fn retry_after(&self, receipt_handle: &str, delay: Duration) -> anyhow::Result<()> {
@@ -132,17 +127,4 @@ impl QueueControl for SqsQueueControl {
             .context("sending the message to the dead-letter queue")?;
         Ok(())
     }
-}
-
-/// Converts an attribute as Lambda delivers it into one the SDK can send.
-pub fn to_sdk_attribute(attribute: &SqsMessageAttribute) -> Option<MessageAttributeValue> {
-    let data_type = attribute.data_type.as_deref()?;
-    let mut value = MessageAttributeValue::builder().data_type(data_type);
-    if let Some(s) = &attribute.string_value {
-        value = value.string_value(s);
-    }
-    if let Some(b) = &attribute.binary_value {
-        value = value.binary_value(Blob::new(b.to_vec()));
-    }
-    value.build().ok()
 }

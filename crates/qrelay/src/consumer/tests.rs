@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_lambda_events::sqs::SqsMessageAttribute;
 
 use super::*;
-use crate::domain::{QuestionId, QuestionText, RoomName};
+use crate::domain::{QuestionId, QuestionMessage, QuestionText, RoomName};
 
 /// A chat that answers from a script, one answer per call (the last answer repeats), and records each call.
 #[derive(Default)]
@@ -30,17 +30,6 @@ impl ScriptedChat {
     }
 }
 
-fn clone_answer(answer: &Result<Delivery, ChatError>) -> Result<Delivery, ChatError> {
-    match answer {
-        Ok(d) => Ok(*d),
-        Err(ChatError::Unavailable(s)) => Err(ChatError::Unavailable(s.clone())),
-        Err(ChatError::RateLimited { reset }) => Err(ChatError::RateLimited { reset: *reset }),
-        Err(ChatError::Unauthorized) => Err(ChatError::Unauthorized),
-        Err(ChatError::Misconfigured(s)) => Err(ChatError::Misconfigured(s.clone())),
-        Err(ChatError::Rejected(s)) => Err(ChatError::Rejected(s.clone())),
-    }
-}
-
 #[async_trait]
 impl ChatPoster for ScriptedChat {
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
@@ -52,7 +41,7 @@ impl ChatPoster for ScriptedChat {
         if answers.len() > 1 {
             answers.remove(0)
         } else {
-            clone_answer(answers.first().expect("an answer"))
+            Clone::clone(answers.first().expect("an answer"))
         }
     }
 }

@@ -7,4 +7,4 @@ mod text;
 
 pub use question::{InvalidMessage, Question, QuestionId, QuestionMessage};
 pub use room::{InvalidRoomName, InvalidRooms, Room, RoomName, Rooms, UnknownRoom};
-pub use text::{InvalidText, Nickname, QuestionText, TooLong};
+pub use text::{InvalidText, Limits, Nickname, QuestionText, TooLong};

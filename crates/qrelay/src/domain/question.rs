@@ -53,10 +53,14 @@ pub struct Question {
 /// The document published to SNS and read back by the consumer: `{"v":1,"id":...,"room":...,"text":...,
 /// "nickname":...,"submitted_at":...}`. The one serde type both sides use, so they can't drift apart.
 ///
+/// Written strictly, read tolerantly: this code writes exactly these fields, and reads any document of its
+/// version, ignoring fields it does not know. During a deploy an old consumer runs next to a new intake, so a new
+/// optional field must not dead-letter its questions; a changed meaning needs a new `v` (see ARCHITECTURE.md,
+/// "Changing the question document").
+///
 /// **Invariant:** it holds only what the student typed, the room, the id and the time: never an address, a user
 /// agent, a cookie or any other request header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct QuestionMessage {
     /// Schema version; always [`QuestionMessage::VERSION`] for documents this code writes.
     pub v: u32,
@@ -96,10 +100,35 @@ impl QuestionMessage {
         Ok(message)
     }
 
+    /// Reads the question document from an SQS message body: the standard SNS envelope around it, or the document
+    /// itself (raw message delivery, or a message sent to the queue directly).
+    pub fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
+        match serde_json::from_str::<SnsEnvelope>(body) {
+            Ok(envelope) if envelope.kind == "Notification" => Self::from_json(&envelope.message),
+            _ => Self::from_json(body),
+        }
+    }
+
     /// The document as compact JSON.
     pub fn to_json(&self) -> String {
         // Serialising plain strings, a UUID and a timestamp into a String cannot fail.
         serde_json::to_string(self).expect("a QuestionMessage always serialises")
+    }
+}
+
+/// The standard SNS envelope around a message delivered to SQS without raw message delivery.
+#[derive(Deserialize)]
+struct SnsEnvelope {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Message")]
+    message: String,
+}
+
+impl Question {
+    /// The question in an SQS message body (see [`QuestionMessage::from_queue_body`]), parsed again.
+    pub fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
+        Self::try_from(QuestionMessage::from_queue_body(body)?)
     }
 }
 
@@ -167,15 +196,40 @@ mod tests {
     }
 
     #[test]
-    fn unknown_versions_and_fields_are_refused() {
+    fn unknown_versions_are_refused() {
         let v2 = r#"{"v":2,"id":"6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f","room":"a","text":"t","nickname":null,"submitted_at":"2026-11-22T09:30:00Z"}"#;
         assert!(matches!(
             QuestionMessage::from_json(v2),
             Err(InvalidMessage::Version(2))
         ));
-        let extra = r#"{"v":1,"id":"6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f","room":"a","text":"t","nickname":null,"submitted_at":"2026-11-22T09:30:00Z","ip":"1.2.3.4"}"#;
+        let v2_with_new_field = r#"{"v":2,"id":"6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f","room":"a","text":"t","nickname":null,"submitted_at":"2026-11-22T09:30:00Z","lang":"ja"}"#;
         assert!(matches!(
-            QuestionMessage::from_json(extra),
+            QuestionMessage::from_json(v2_with_new_field),
+            Err(InvalidMessage::Version(2))
+        ));
+    }
+
+    #[test]
+    fn a_version_1_document_with_a_field_this_build_does_not_know_is_read() {
+        // What a newer intake may publish to an older consumer during a deploy.
+        let newer = r#"{"v":1,"id":"6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e5f","room":"rust-101","text":"所有権とは？\nWhat is ownership?","nickname":null,"submitted_at":"2026-11-22T09:30:00Z","priority":"high"}"#;
+        let question = Question::try_from(QuestionMessage::from_json(newer).expect("tolerant reader")).expect("valid");
+        assert_eq!(question, sample());
+        assert!(
+            !QuestionMessage::from(&question).to_json().contains("priority"),
+            "the writer writes only what the schema defines"
+        );
+    }
+
+    #[test]
+    fn a_queue_body_is_an_sns_envelope_or_the_document_itself() {
+        let document = QuestionMessage::from(&sample()).to_json();
+        let envelope = serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": document}).to_string();
+        for body in [&document, &envelope] {
+            assert_eq!(Question::from_queue_body(body).expect("a question"), sample(), "{body}");
+        }
+        assert!(matches!(
+            Question::from_queue_body("{\"Type\":\"Notification\"}"),
             Err(InvalidMessage::Json(_))
         ));
     }

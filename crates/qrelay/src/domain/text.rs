@@ -67,6 +67,25 @@ impl Nickname {
     }
 }
 
+/// How much a student may type, in characters: the question and the nickname. A deployment configures them
+/// within [`QuestionText::MAX_CHARS_LIMIT`] and [`Nickname::MAX_CHARS_LIMIT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Default [`QuestionText::DEFAULT_MAX_CHARS`].
+    pub question_chars: usize,
+    /// Default [`Nickname::DEFAULT_MAX_CHARS`].
+    pub nickname_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            question_chars: QuestionText::DEFAULT_MAX_CHARS,
+            nickname_chars: Nickname::DEFAULT_MAX_CHARS,
+        }
+    }
+}
+
 /// Removes control characters (except the ones `keep` allows), trims, and enforces the character limit.
 fn clean(raw: &str, max_chars: usize, keep: impl Fn(char) -> bool) -> Result<String, InvalidText> {
     let stripped: String = raw.chars().filter(|&c| !c.is_control() || keep(c)).collect();

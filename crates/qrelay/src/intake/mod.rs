@@ -21,21 +21,22 @@ pub use error::{IntakeError, MAX_BODY_BYTES};
 pub use page::{FormState, Lang};
 pub use submission::{Encoding, IntakeForm};
 
-use crate::config::IntakeConfig;
-use crate::domain::{QuestionId, QuestionMessage, Room};
+use crate::domain::{Limits, QuestionId, QuestionMessage, Room, Rooms};
 use crate::publish::QuestionPublisher;
 
 /// The intake function's handler with what it needs, built once per execution environment.
 #[derive(Clone)]
 pub struct Intake {
-    config: Arc<IntakeConfig>,
+    rooms: Arc<Rooms>,
+    limits: Limits,
     publisher: Arc<dyn QuestionPublisher>,
 }
 
 impl std::fmt::Debug for Intake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Intake")
-            .field("config", &self.config)
+            .field("rooms", &self.rooms)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -48,9 +49,11 @@ enum Route<'a> {
 }
 
 impl Intake {
-    pub fn new(config: IntakeConfig, publisher: Arc<dyn QuestionPublisher>) -> Self {
+    /// The handler for `rooms`, with `limits` on what students may type, publishing through `publisher`.
+    pub fn new(rooms: Rooms, limits: Limits, publisher: Arc<dyn QuestionPublisher>) -> Self {
         Self {
-            config: Arc::new(config),
+            rooms: Arc::new(rooms),
+            limits,
             publisher,
         }
     }
@@ -84,8 +87,8 @@ impl Intake {
     fn form(&self, req: &Request, room: Option<&str>) -> Response<Body> {
         let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
         let (room, links) = match room {
-            None => (self.config.rooms.default_room(), Links::FROM_ROOT),
-            Some(name) => match self.config.rooms.get(name) {
+            None => (self.rooms.default_room(), Links::FROM_ROOT),
+            Some(name) => match self.rooms.get(name) {
                 Some(room) => (
                     room,
                     Links {
@@ -105,7 +108,7 @@ impl Intake {
 
     /// An SVG QR code of the room's form link, for the instructor to project.
     fn qr_code(&self, req: &Request, route_path: &str, room: &str) -> Response<Body> {
-        if self.config.rooms.get(room).is_none() {
+        if self.rooms.get(room).is_none() {
             return self.error_response(req, &IntakeError::NotFound);
         }
         let link = format!("{}/r/{room}", public_base_url(req, route_path));
@@ -123,7 +126,7 @@ impl Intake {
     }
 
     fn render(&self, lang: Lang, room: &Room, links: &Links, state: &FormState<'_>) -> String {
-        let limits = self.config.limits;
+        let limits = self.limits;
         let id = QuestionId::new_random().to_string();
         let page_links = page::PageLinks {
             action: links.action,
@@ -156,7 +159,7 @@ impl Intake {
             nickname: form.nickname.clone().unwrap_or_default(),
             room: form.room.clone(),
         };
-        let question = match form.into_question(&self.config.rooms, self.config.limits, jiff::Timestamp::now()) {
+        let question = match form.into_question(&self.rooms, self.limits, jiff::Timestamp::now()) {
             Ok(question) => question,
             Err(e) => {
                 info!(outcome = "rejected", code = e.code(), "question refused");
@@ -203,15 +206,15 @@ impl Intake {
 
     /// The relative link from the site root to the form of `room` (the default room's form is the root itself).
     fn form_link_from_root(&self, room: Option<&str>) -> String {
-        match room.map(str::trim).and_then(|r| self.config.rooms.get(r)) {
-            Some(room) if room != self.config.rooms.default_room() => format!("r/{}", room.name()),
+        match room.map(str::trim).and_then(|r| self.rooms.get(r)) {
+            Some(room) if room != self.rooms.default_room() => format!("r/{}", room.name()),
             _ => "./".to_owned(),
         }
     }
 
     /// The form again, as the answer to a plain form post, with the student's text kept and the error explained.
     fn form_error(&self, lang: Lang, kept: &Kept, e: &IntakeError) -> Response<Body> {
-        let rooms = &self.config.rooms;
+        let rooms = &self.rooms;
         let room = kept
             .room
             .as_deref()

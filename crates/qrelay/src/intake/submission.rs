@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::IntakeError;
 use super::error::MAX_BODY_BYTES;
-use crate::config::Limits;
+use crate::domain::Limits;
 use crate::domain::{Nickname, Question, QuestionId, QuestionText, Rooms};
 
 /// How the body was encoded; a form-encoded post from a browser without JavaScript is answered with HTML.

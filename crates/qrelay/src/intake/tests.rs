@@ -8,8 +8,6 @@ use lambda_http::{Body, Response};
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::Limits;
-use crate::domain::Rooms;
 
 /// Records what it is asked to publish; fails every publish when `failing`.
 #[derive(Default)]
@@ -30,12 +28,11 @@ impl QuestionPublisher for FakePublisher {
 }
 
 fn intake_with(publisher: Arc<FakePublisher>) -> Intake {
-    let config = IntakeConfig {
-        topic_arn: "arn:aws:sns:ap-northeast-1:123456789012:qrelay".into(),
-        rooms: Rooms::parse("general,rust-101").expect("rooms"),
-        limits: Limits::default(),
-    };
-    Intake::new(config, publisher)
+    Intake::new(
+        Rooms::parse("general,rust-101").expect("rooms"),
+        Limits::default(),
+        publisher,
+    )
 }
 
 macro_rules! event {

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 pub use movers::{CopyMover, DeadLetterMover, DeadLetterQueue, MoveTask, Moved, NativeMover, Queues};
 
-use crate::config::RedriveMode;
 
 /// What the instructor asks for. Unknown fields are refused, so a typo (`"dryrun"`) can't silently move
 /// everything.
@@ -31,15 +30,39 @@ pub struct RedriveRequest {
     /// Move at most this many (copy mode only).
     pub max_messages: Option<u32>,
     /// `copy` or `native`; the configured default when absent.
-    pub mode: Option<ModeName>,
+    pub mode: Option<RedriveMode>,
 }
 
-/// The mode as written in an event.
+/// How dead letters are moved back: chosen by `REDRIVE_MODE`, or per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ModeName {
+pub enum RedriveMode {
+    /// Receive from the DLQ, send to the source queue, delete from the DLQ: works everywhere (moto included).
     Copy,
+    /// SQS's own `StartMessageMoveTask`: AWS only.
     Native,
+}
+
+impl RedriveMode {
+    /// The mode as written in a request and in `REDRIVE_MODE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Copy => "copy",
+            Self::Native => "native",
+        }
+    }
+}
+
+impl std::str::FromStr for RedriveMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "copy" => Ok(Self::Copy),
+            "native" => Ok(Self::Native),
+            other => Err(format!("{other:?} is not one of copy, native")),
+        }
+    }
 }
 
 /// What to do.
@@ -119,7 +142,7 @@ impl DeadLetterReport {
     /// Counts one dead letter by its body (an SNS envelope or a raw question document).
     pub fn add(&mut self, body: &str) {
         self.count += 1;
-        match crate::consumer::parse_record_body(body) {
+        match crate::domain::Question::from_queue_body(body) {
             Ok(question) => {
                 *self.rooms.entry(question.room.to_string()).or_default() += 1;
                 let at = question.submitted_at;
@@ -157,11 +180,7 @@ impl<Q: DeadLetterQueue, C: DeadLetterMover, N: DeadLetterMover> Redrive<Q, C, N
     pub async fn handle(&self, event: serde_json::Value, deadline: SystemTime) -> Result<RedriveSummary, RedriveError> {
         let started = Instant::now();
         let request = parse_request(event)?;
-        let mode = match request.mode {
-            Some(ModeName::Copy) => RedriveMode::Copy,
-            Some(ModeName::Native) => RedriveMode::Native,
-            None => self.default_mode,
-        };
+        let mode = request.mode.unwrap_or(self.default_mode);
         if request.max_messages == Some(0) {
             return Err(RedriveError::InvalidRequest("max_messages must be at least 1".into()));
         }
@@ -181,7 +200,7 @@ impl<Q: DeadLetterQueue, C: DeadLetterMover, N: DeadLetterMover> Redrive<Q, C, N
             RedriveMode::Native => &self.native,
         };
         let mut summary = RedriveSummary {
-            mode: mode_name(mode),
+            mode: mode.name(),
             action: if request.action == Action::Status {
                 "status"
             } else {
@@ -239,13 +258,6 @@ fn parse_request(event: serde_json::Value) -> Result<RedriveRequest, RedriveErro
         other => Err(RedriveError::InvalidRequest(format!(
             "expected a JSON object, got {other}"
         ))),
-    }
-}
-
-fn mode_name(mode: RedriveMode) -> &'static str {
-    match mode {
-        RedriveMode::Copy => "copy",
-        RedriveMode::Native => "native",
     }
 }
 

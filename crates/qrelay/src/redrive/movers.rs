@@ -7,13 +7,13 @@ use std::time::Instant;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     SendMessageBatchRequestEntry,
 };
 use serde::Serialize;
 
 use super::{DeadLetterReport, Failure};
-use crate::consumer::queue::DEAD_LETTER_REASON;
+use crate::sqs::DEAD_LETTER_REASON;
 
 /// Looks into the dead-letter queue without moving anything.
 #[async_trait]
@@ -88,17 +88,7 @@ impl Queues {
 #[async_trait]
 impl DeadLetterQueue for Queues {
     async fn depth(&self) -> anyhow::Result<u64> {
-        let output = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.dead_letter_queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .context("reading the dead-letter queue's depth")?;
-        let attributes = output.attributes.unwrap_or_default();
-        Ok(attributes.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+        Ok(crate::sqs::depth(&self.client, &self.dead_letter_queue_url).await?.total())
     }
 
     async fn inspect(&self, stop_at: Instant) -> anyhow::Result<DeadLetterReport> {

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 
-use super::Consumer;
+use qrelay::consumer::Consumer;
 
 /// Polls one SQS queue on behalf of a consumer.
 #[derive(Debug, Clone)]

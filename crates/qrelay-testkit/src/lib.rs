@@ -1,0 +1,10 @@
+//! qrelay's test kit, shared by the integration tests, the benchmarks and the local runner; none of it compiles
+//! into a Lambda function.
+//!
+//! - [`process`]: server processes owned by a guard that stops them (and their children) however the owner ends.
+//! - [`moto`]: the one moto starter.
+//! - [`event_source`]: `SqsPoller`, which plays Lambda's SQS event-source mapping where there is none.
+
+pub mod event_source;
+pub mod moto;
+pub mod process;
