@@ -3,8 +3,10 @@
 //!
 //! - [`process`]: server processes owned by a guard that stops them (and their children) however the owner ends.
 //! - [`moto`]: the one moto starter.
+//! - [`world`]: the one AWS world setup (topic, queue, dead-letter queue, subscription, secret).
 //! - [`event_source`]: `SqsPoller`, which plays Lambda's SQS event-source mapping where there is none.
 
 pub mod event_source;
 pub mod moto;
 pub mod process;
+pub mod world;

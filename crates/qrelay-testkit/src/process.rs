@@ -4,8 +4,8 @@
 //! A plain `kill_on_drop` child is not enough: it is skipped when the owner is killed, and it kills only the one
 //! process (ChromeDriver's Chromium, or a wrapper's own child, would live on with parent pid 1). So each server
 //! runs under a small `sh` watchdog:
-//! - the server starts in a process group of its own (`set -m`), so it and all its descendants can be signalled
-//!   together;
+//! - the server starts in a session and process group of its own (`setsid`, from util-linux, which every Debian
+//!   has), so it and all its descendants can be signalled together;
 //! - the watchdog reads its standard input, a pipe only the owner holds: when the guard is dropped, or the owner
 //!   ends however it ends, the pipe closes, and the watchdog stops the group (SIGTERM, then SIGKILL after two
 //!   seconds) and exits.
@@ -17,8 +17,7 @@ use std::process::Stdio;
 use tokio::process::{Child, ChildStdin, Command};
 
 /// The watchdog. `$0` is the program, `$@` its arguments.
-const WATCHDOG: &str = r#"set -m
-"$0" "$@" </dev/null &
+const WATCHDOG: &str = r#"setsid "$0" "$@" </dev/null &
 pid=$!
 cat >/dev/null
 kill -TERM -"$pid" 2>/dev/null
