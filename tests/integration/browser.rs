@@ -3,42 +3,30 @@
 //! the board neutralised; then through a simulated chat outage three questions wait and arrive once each.
 //! Screenshots of the form (phone-sized, ja and en) are saved to `tests/artifacts/`.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use qrelay_local::{LocalConfig, Running};
-use tokio::process::{Child, Command};
+use qrelay_testkit::process::{Server, free_port};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// ChromeDriver on a free loopback port, stopped when dropped.
+/// ChromeDriver on a free loopback port; it and the Chromium it starts are stopped when this is dropped, or
+/// when the test binary ends however it ends.
 struct Driver {
     url: String,
-    _child: Child,
+    _server: Server,
 }
 
 impl Driver {
     async fn start() -> Self {
         let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new(&program)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("{program} could not start ({e}); .ci/setup installs chromium and chromium-driver")
-            });
+        let port = free_port();
+        let args = [format!("--port={port}"), "--allowed-ips=127.0.0.1".to_owned()];
+        let server = Server::spawn(&program, &args)
+            .unwrap_or_else(|e| panic!("{program} could not start ({e}); .ci/setup installs chromium and chromium-driver"));
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while qrelay::chat::http_client(std::time::Duration::from_secs(30))
@@ -51,7 +39,7 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not answer on {url}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Self { url, _child: child }
+        Self { url, _server: server }
     }
 
     /// A headless Chromium with a phone-sized window and an empty profile, that reaches out to nothing but us.

@@ -3,50 +3,24 @@
 
 use std::sync::Arc;
 
-use qrelay::config::{IntakeConfig, Limits};
-use qrelay::domain::{QuestionMessage, Rooms};
+use qrelay::domain::{Limits, QuestionMessage, Rooms};
 use qrelay::intake::Intake;
 use qrelay::publish::SnsPublisher;
-
-use crate::support::moto::Moto;
+use qrelay_testkit::moto::Moto;
+use qrelay_testkit::world::{World, WorldSpec};
 
 #[tokio::test]
 async fn a_question_arrives_in_the_subscribed_queue_exactly_as_published() {
     // Arrange: a topic, and a queue subscribed to it as the template wires them.
     let moto = Moto::start().await;
     let sdk = moto.sdk_config().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic_arn = sns
-        .create_topic()
-        .name("questions")
-        .send()
-        .await
-        .expect("topic")
-        .topic_arn
-        .expect("arn");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("questions")
-        .send()
-        .await
-        .expect("queue")
-        .queue_url
-        .expect("url");
-    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:questions";
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .expect("subscribe");
-    let config = IntakeConfig {
-        topic_arn: topic_arn.clone(),
-        rooms: Rooms::parse("general,rust-101").expect("rooms"),
-        limits: Limits::default(),
-    };
-    let intake = Intake::new(config, Arc::new(SnsPublisher::new(sns, topic_arn)));
+    let world = World::create(&sdk, &WorldSpec::named("questions")).await.expect("world");
+    let (sqs, queue_url) = (world.sqs.clone(), world.queue_url.clone());
+    let intake = Intake::new(
+        Rooms::parse("general,rust-101").expect("rooms"),
+        Limits::default(),
+        Arc::new(SnsPublisher::new(world.sns.clone(), world.topic_arn.clone())),
+    );
     let request = lambda_http::request::from_str(include_str!("../../events/intake-post-json.json")).expect("event");
 
     // Act

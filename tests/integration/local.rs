@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use qrelay_local::{LocalConfig, Running};
 use serde_json::{Value, json};
 
-use crate::support::moto::Moto;
+use qrelay_testkit::moto::Moto;
 
 async fn ask(running: &Running, text: &str) -> String {
     let response = qrelay::chat::http_client(std::time::Duration::from_secs(30))

@@ -6,8 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use qrelay::chat::rocketchat::message_id;
-use qrelay::config::RedriveMode;
-use qrelay::redrive::{CopyMover, DEADLINE_MARGIN, NativeMover, Queues, Redrive, RedriveSummary};
+use qrelay::redrive::{CopyMover, DEADLINE_MARGIN, NativeMover, Queues, Redrive, RedriveMode, RedriveSummary};
 use rocketchat_fake::Mode;
 use serde_json::json;
 
@@ -212,7 +211,7 @@ async fn message_attributes_survive_the_move() {
         .message_body("raw body kept byte for byte: 質問 \u{1F389}")
         .message_attributes("room", string("rust-101"))
         .message_attributes("attempt", number)
-        .message_attributes(qrelay::consumer::queue::DEAD_LETTER_REASON, string("stale reason"))
+        .message_attributes(qrelay::sqs::DEAD_LETTER_REASON, string("stale reason"))
         .send()
         .await
         .expect("send");
@@ -236,7 +235,7 @@ async fn message_attributes_survive_the_move() {
         (Some("Number"), Some("42"))
     );
     assert!(
-        !attributes.contains_key(qrelay::consumer::queue::DEAD_LETTER_REASON),
+        !attributes.contains_key(qrelay::sqs::DEAD_LETTER_REASON),
         "the consumer's stale reason is dropped"
     );
 }

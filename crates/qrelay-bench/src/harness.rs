@@ -1,14 +1,14 @@
 //! Runs the release binaries as Lambda would: moto for AWS, the Rocket.Chat fake for the chat (both behind the
 //! timing proxy of `downstream`), and the Runtime API stand-in in front of each process.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use aws_sdk_sqs::types::QueueAttributeName;
+use qrelay_testkit::moto::Moto;
+use qrelay_testkit::world::{self, World, WorldSpec};
 use rocketchat_fake::FakeRocketChat;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -59,7 +59,7 @@ pub fn build_release_binaries(root: &Path) -> anyhow::Result<()> {
 
 /// moto, the chat fake, the timing proxies in front of them, and the resources the functions use.
 pub struct Environment {
-    _moto: Child,
+    _moto: Moto,
     pub chat: FakeRocketChat,
     /// What the functions use as `AWS_ENDPOINT_URL` and `CHAT_URL`: moto and the chat behind the timing proxy.
     moto_proxy: Downstream,
@@ -75,94 +75,23 @@ pub struct Environment {
     pub home: PathBuf,
 }
 
-fn moto_program(root: &Path) -> String {
-    if let Ok(program) = std::env::var("MOTO_SERVER") {
-        return program;
-    }
-    let venv = root.join(".venv/bin/moto_server");
-    if venv.exists() {
-        venv.display().to_string()
-    } else {
-        "moto_server".into()
-    }
-}
-
 impl Environment {
-    pub async fn start(root: &Path) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let script = format!("\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid");
-        let moto = Command::new("sh")
-            .args(["-c", &script, &moto_program(root)])
-            .stdin(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting moto (run .ci/setup, or set MOTO_SERVER)")?;
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = qrelay::chat::http_client(Duration::from_secs(30))?;
-        while client.get(format!("{endpoint}/moto-api/")).send().await.is_err() {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "moto did not start; run .ci/setup or set MOTO_SERVER"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let sdk = qrelay::aws::loader()
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .test_credentials()
-            .load()
-            .await;
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let topic_arn = sns
-            .create_topic()
-            .name("bench")
-            .send()
-            .await?
-            .topic_arn
-            .context("topic")?;
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name("bench-dlq")
-            .send()
-            .await?
-            .queue_url
-            .context("dlq")?;
-        let queue_url = sqs
-            .create_queue()
-            .queue_name("bench")
-            .send()
-            .await?
-            .queue_url
-            .context("queue")?;
-        let arn = |url: String| {
-            let sqs = sqs.clone();
-            async move {
-                let attributes = sqs
-                    .get_queue_attributes()
-                    .queue_url(url)
-                    .attribute_names(QueueAttributeName::QueueArn)
-                    .send()
-                    .await?;
-                attributes
-                    .attributes
-                    .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-                    .context("arn")
-            }
+    pub async fn start() -> anyhow::Result<Self> {
+        let moto = Moto::try_start().await?;
+        let sdk = moto.sdk_config().await;
+        // Not subscribed: the measured publishes would otherwise fill the queue, and moto's fan-out to it would
+        // count as intake's waiting time.
+        let spec = WorldSpec {
+            subscribe: false,
+            ..WorldSpec::named("bench")
         };
-        let (queue_arn, dlq_arn) = (arn(queue_url.clone()).await?, arn(dlq_url.clone()).await?);
+        let world = World::create(&sdk, &spec).await?;
+        let endpoint = moto.endpoint.clone();
         let chat = FakeRocketChat::start().await;
         chat.add_channel("general");
         chat.add_channel("rust-course");
         let secret_id = "bench/chat".to_owned();
-        let secret = json!({ "user_id": rocketchat_fake::USER_ID, "token": rocketchat_fake::TOKEN });
-        aws_sdk_secretsmanager::Client::new(&sdk)
-            .create_secret()
-            .name(&secret_id)
-            .secret_string(secret.to_string())
-            .send()
-            .await?;
+        world::create_secret(&sdk, &secret_id, &world::rocketchat_secret()).await?;
         // Lambda has no ~/.aws: an empty home keeps the developer's AWS files out of the measurement.
         let home = std::env::temp_dir().join(format!("qrelay-bench-home-{}", std::process::id()));
         std::fs::create_dir_all(&home)?;
@@ -175,11 +104,11 @@ impl Environment {
             moto_proxy,
             chat_proxy,
             waited,
-            topic_arn,
-            queue_url,
-            queue_arn,
-            dlq_url,
-            dlq_arn,
+            topic_arn: world.topic_arn,
+            queue_url: world.queue_url,
+            queue_arn: world.queue_arn,
+            dlq_url: world.dlq_url,
+            dlq_arn: world.dlq_arn,
             secret_id,
             home,
         })

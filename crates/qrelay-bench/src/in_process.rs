@@ -10,12 +10,11 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use qrelay::chat::http_client;
 use qrelay::chat::rocketchat::RocketChat;
 use qrelay::chat::secret::{ChatSecret, StaticSecret};
-use qrelay::config::{IntakeConfig, Limits, RedriveMode};
 use qrelay::consumer::{Backoff, Consumer, QueueControl};
-use qrelay::domain::{QuestionMessage, Rooms};
+use qrelay::domain::{Limits, QuestionMessage, Rooms};
 use qrelay::intake::Intake;
 use qrelay::publish::QuestionPublisher;
-use qrelay::redrive::Redrive;
+use qrelay::redrive::{Redrive, RedriveMode};
 use qrelay_local::board::Board;
 use qrelay_local::memq::MemQueue;
 use qrelay_local::ports::{MemQueues, NoNativeMover};
@@ -81,14 +80,7 @@ fn tokyo() -> jiff::tz::TimeZone {
 /// Each handler's own time per invocation, with ports that do no I/O.
 pub async fn handler_own_time(n: usize) -> anyhow::Result<Vec<(&'static str, Summary)>> {
     let rooms = Rooms::parse("general,rust-101=rust-course")?;
-    let intake = Intake::new(
-        IntakeConfig {
-            topic_arn: "bench".into(),
-            rooms: rooms.clone(),
-            limits: Limits::default(),
-        },
-        Arc::new(NoPublisher),
-    );
+    let intake = Intake::new(rooms.clone(), Limits::default(), Arc::new(NoPublisher));
     let request_json = std::fs::read_to_string(crate::workspace_root().join("events/intake-post-json.json"))?;
     let mut intake_times = Vec::with_capacity(n);
     for _ in 0..n {

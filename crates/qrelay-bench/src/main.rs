@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     harness::build_release_binaries(&root)?;
 
-    let env = harness::Environment::start(&root).await?;
+    let env = harness::Environment::start().await?;
     let proxy_overhead_ms = env.proxy_overhead().await?.as_secs_f64() * 1000.0;
     let mut functions = Vec::new();
     for function in harness::FUNCTIONS

@@ -4,6 +4,8 @@
 //! place of the chat (or a real Rocket.Chat or webhook when configured).
 
 pub mod board;
+mod config;
+mod delivery;
 pub mod memq;
 mod pages;
 pub mod ports;
@@ -11,4 +13,5 @@ mod server;
 mod system;
 
 pub use server::{Running, start};
-pub use system::{Backend, ChatChoice, LocalConfig, System};
+pub use config::{ChatChoice, LocalConfig};
+pub use system::{Backend, System};

@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::pages;
-use crate::system::{LocalConfig, System};
+use crate::config::LocalConfig;
+use crate::system::System;
 
 /// A running local system.
 #[derive(Debug)]

@@ -1,4 +1,3 @@
-//! Shared test support: a moto server per test, and SDK configuration pointing at it.
+//! Shared test support beyond the test kit (`qrelay_testkit`): the delivery pipeline harness.
 
-pub mod moto;
 pub mod pipeline;

@@ -9,20 +9,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessageAttribute};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use qrelay::chat::http_client;
 use qrelay::chat::rocketchat::RocketChat;
 use qrelay::chat::secret::SecretsManagerSource;
-use qrelay::consumer::event_source::{Poll, SqsPoller};
 use qrelay::consumer::{Backoff, Consumer, QueueControl, SqsQueueControl};
-use qrelay::domain::{Nickname, Question, QuestionId, QuestionMessage, QuestionText, RoomName, Rooms};
+use qrelay::domain::{QuestionId, QuestionMessage, Rooms};
 use qrelay::publish::{QuestionPublisher, SnsPublisher};
+use qrelay_testkit::event_source::{Poll, SqsPoller};
+use qrelay_testkit::moto::Moto;
+use qrelay_testkit::world::{self, World, WorldSpec};
 use rocketchat_fake::FakeRocketChat;
 
-use super::moto::Moto;
-
-/// The redrive policy's receive budget, as in template.yaml.
-pub const MAX_RECEIVE_COUNT: u32 = 30;
+pub use qrelay_testkit::world::MAX_RECEIVE_COUNT;
 
 pub struct Pipeline {
     /// Kept alive for the test: the server stops when the pipeline is dropped.
@@ -79,41 +78,21 @@ impl Pipeline {
     pub async fn start_with_timeout(chat_timeout: Duration) -> Self {
         let moto = Moto::start().await;
         let sdk = moto.sdk_config().await;
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let World {
+            sns,
+            sqs,
+            topic_arn,
+            queue_url,
+            queue_arn,
+            dlq_url,
+            dlq_arn,
+        } = World::create(&sdk, &WorldSpec::named("questions")).await.expect("world");
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-
-        let topic_arn = sns
-            .create_topic()
-            .name("questions")
-            .send()
-            .await
-            .expect("topic")
-            .topic_arn
-            .expect("arn");
-        let dlq_url = create_queue(&sqs, "questions-dlq", None).await;
-        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
-        let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
-        let queue_url = create_queue(&sqs, "questions", Some(redrive)).await;
-        let queue_arn = queue_arn(&sqs, &queue_url).await;
-        sns.subscribe()
-            .topic_arn(&topic_arn)
-            .protocol("sqs")
-            .endpoint(&queue_arn)
-            .send()
-            .await
-            .expect("subscribe");
-
         let chat = FakeRocketChat::start().await;
         chat.add_channel("general");
         chat.add_channel("rust-course");
-        let secret = serde_json::json!({ "user_id": rocketchat_fake::USER_ID, "token": rocketchat_fake::TOKEN });
         let secret_id = "qrelay/chat".to_owned();
-        secrets
-            .create_secret()
-            .name(&secret_id)
-            .secret_string(secret.to_string())
-            .send()
+        world::create_secret(&sdk, &secret_id, &world::rocketchat_secret())
             .await
             .expect("secret");
 
@@ -148,13 +127,7 @@ impl Pipeline {
 
     /// Publishes a question through SNS as the intake function does; returns its id.
     pub async fn publish(&self, room: &str, text: &str) -> QuestionId {
-        let question = Question {
-            id: QuestionId::new_random(),
-            room: RoomName::parse(room).expect("room"),
-            text: QuestionText::parse(text, 1000).expect("text"),
-            nickname: None::<Nickname>,
-            submitted_at: jiff::Timestamp::now(),
-        };
+        let question = qrelay_testkit::samples::question(room, text);
         self.publisher
             .publish(&QuestionMessage::from(&question))
             .await
@@ -211,22 +184,8 @@ impl Pipeline {
 
     /// (visible, in flight) messages in a queue.
     pub async fn depth(&self, queue_url: &str) -> (u64, u64) {
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes
-            .unwrap_or_default();
-        let get = |name: QueueAttributeName| attrs.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (
-            get(QueueAttributeName::ApproximateNumberOfMessages),
-            get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
+        let depth = qrelay::sqs::depth(&self.sqs, queue_url).await.expect("depth");
+        (depth.visible, depth.in_flight)
     }
 
     /// The redrive function's queues.
@@ -279,28 +238,4 @@ impl Pipeline {
             all.extend(batch);
         }
     }
-}
-
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str, redrive_policy: Option<String>) -> String {
-    let mut request = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "60");
-    if let Some(policy) = redrive_policy {
-        request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
-    }
-    request.send().await.expect("create queue").queue_url.expect("url")
-}
-
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .unwrap_or_default();
-    attrs.get(&QueueAttributeName::QueueArn).expect("arn").clone()
 }
