@@ -380,3 +380,29 @@ async fn the_sample_events_are_handled_as_documented() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_version_1_question_with_a_field_this_consumer_does_not_know_is_delivered() {
+    // What a newer intake may publish while an older consumer still runs, during a deploy.
+    let pipeline = Pipeline::start().await;
+    let question = qrelay_testkit::samples::question("general", "a field from the future");
+    let mut document: serde_json::Value =
+        serde_json::from_str(&qrelay::domain::QuestionMessage::from(&question).to_json()).expect("json");
+    document["priority"] = serde_json::json!("high");
+    pipeline
+        .sns
+        .publish()
+        .topic_arn(&pipeline.topic_arn)
+        .message(document.to_string())
+        .send()
+        .await
+        .expect("publish");
+
+    pipeline.drain(5).await;
+
+    let messages = pipeline.chat.messages();
+    assert_eq!(messages.len(), 1, "delivered, not dead-lettered: {messages:?}");
+    assert_eq!(messages[0].id, message_id(question.id));
+    assert!(messages[0].msg.contains("a field from the future"), "{}", messages[0].msg);
+    assert!(pipeline.dead_letters().await.is_empty(), "nothing dead-lettered");
+}

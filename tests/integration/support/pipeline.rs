@@ -27,6 +27,8 @@ pub struct Pipeline {
     /// Kept alive for the test: the server stops when the pipeline is dropped.
     pub _moto: Moto,
     pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub topic_arn: String,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub publisher: SnsPublisher,
     pub queue_url: String,
@@ -106,11 +108,13 @@ impl Pipeline {
         let rooms = Rooms::parse("general,rust-101=rust-course").expect("rooms");
         let tz = jiff::tz::TimeZone::get("Asia/Tokyo").expect("tz");
         let consumer = Arc::new(Consumer::new(rooms, tz, Backoff::default(), poster, delays.clone()));
-        let publisher = SnsPublisher::new(sns, topic_arn);
+        let publisher = SnsPublisher::new(sns.clone(), topic_arn.clone());
         let poller = SqsPoller::new(sqs.clone(), &queue_url, &queue_arn);
         Self {
             _moto: moto,
             sqs,
+            sns,
+            topic_arn,
             secrets,
             publisher,
             queue_url,
