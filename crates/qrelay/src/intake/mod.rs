@@ -1,28 +1,34 @@
 //! The intake function: serves the question form and accepts questions, acknowledging one only after it has
-//! been durably published.
+//! been durably published. This file holds the handler and its routes; what it reads from a request, the answers
+//! it sends, the pages, their strings and the body's decoding each have their own file.
 //!
 //! **Invariant:** a `202 queued` is sent only after [`QuestionPublisher::publish`] returned `Ok`.
 //! **Invariant:** nothing from the request but the submitted fields reaches the published document or the logs:
 //! no source address, user agent, cookie or other header.
 
 mod error;
+mod lang;
 mod page;
 mod qr;
+mod request;
+mod response;
+mod strings;
 mod submission;
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, error, info, info_span};
-
-pub use error::{IntakeError, MAX_BODY_BYTES};
-pub use page::{FormState, Lang};
-pub use submission::{Encoding, IntakeForm};
 
 use crate::domain::{Limits, QuestionId, QuestionMessage, Room, Rooms};
 use crate::publish::QuestionPublisher;
+use error::IntakeError;
+use lang::Lang;
+use page::{FormState, PageLinks};
+use request::{accepts_html, public_base_url, query_param, route_path};
+use response::{html, html_error, json, json_error, see_other_after_sending};
+use submission::Encoding;
 
 /// The intake function's handler with what it needs, built once per execution environment.
 #[derive(Clone)]
@@ -39,13 +45,6 @@ impl std::fmt::Debug for Intake {
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
-}
-
-/// The routes intake serves, by path.
-enum Route<'a> {
-    Form(Option<&'a str>),
-    QrCode(&'a str),
-    Questions,
 }
 
 impl Intake {
@@ -87,13 +86,13 @@ impl Intake {
     fn form(&self, req: &Request, room: Option<&str>) -> Response<Body> {
         let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
         let (room, links) = match room {
-            None => (self.rooms.default_room(), Links::FROM_ROOT),
+            None => (self.rooms.default_room(), LINKS_FROM_ROOT),
             Some(name) => match self.rooms.get(name) {
                 Some(room) => (
                     room,
-                    Links {
+                    PageLinks {
                         action: "../questions",
-                        form: name.to_owned(),
+                        form: name,
                     },
                 ),
                 None => return self.error_response(req, &IntakeError::NotFound),
@@ -113,41 +112,21 @@ impl Intake {
         }
         let link = format!("{}/r/{room}", public_base_url(req, route_path));
         match qr::svg(&link) {
-            Some(svg) => {
-                let mut response = Response::new(Body::from(svg));
-                let headers = response.headers_mut();
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-                headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-                response
-            }
+            Some(svg) => response::svg(svg),
             None => json_error(&IntakeError::NotFound),
         }
     }
 
-    fn render(&self, lang: Lang, room: &Room, links: &Links, state: &FormState<'_>) -> String {
-        let limits = self.limits;
+    fn render(&self, lang: Lang, room: &Room, links: &PageLinks<'_>, state: &FormState<'_>) -> String {
         let id = QuestionId::new_random().to_string();
-        let page_links = page::PageLinks {
-            action: links.action,
-            form: &links.form,
-        };
-        page::render_form(
-            lang,
-            room,
-            &page_links,
-            limits.question_chars,
-            limits.nickname_chars,
-            &id,
-            state,
-        )
+        page::render_form(lang, room, links, self.limits, &id, state)
     }
 
     async fn submit(&self, req: &Request) -> Response<Body> {
         let (form, encoding) = match submission::decode(req.headers(), req.body().as_ref()) {
             Ok(decoded) => decoded,
             Err(e) => {
-                info!(outcome = "rejected", code = e.code(), "question refused");
+                info!(outcome = "rejected", code = e.code().as_str(), "question refused");
                 return self.error_response(req, &e);
             }
         };
@@ -162,7 +141,7 @@ impl Intake {
         let question = match form.into_question(&self.rooms, self.limits, jiff::Timestamp::now()) {
             Ok(question) => question,
             Err(e) => {
-                info!(outcome = "rejected", code = e.code(), "question refused");
+                info!(outcome = "rejected", code = e.code().as_str(), "question refused");
                 return if as_html {
                     self.form_error(lang, &kept, &e)
                 } else {
@@ -221,9 +200,10 @@ impl Intake {
             .and_then(|r| rooms.get(r.trim()))
             .unwrap_or(rooms.default_room());
         // This page is the answer to `POST /questions`, so links are relative to the root.
-        let links = Links {
-            action: "questions",
-            form: self.form_link_from_root(Some(room.name().as_ref())),
+        let form = self.form_link_from_root(Some(room.name().as_ref()));
+        let links = PageLinks {
+            form: &form,
+            ..LINKS_FROM_ROOT
         };
         let state = FormState {
             text: &kept.text,
@@ -231,9 +211,7 @@ impl Intake {
             error: Some(e.code()),
             sent: false,
         };
-        let mut response = html(e.status(), self.render(lang, room, &links, &state));
-        add_error_headers(&mut response, e);
-        response
+        html_error(e, self.render(lang, room, &links, &state))
     }
 
     fn error_response(&self, req: &Request, e: &IntakeError) -> Response<Body> {
@@ -245,146 +223,24 @@ impl Intake {
     }
 }
 
-/// Where a rendered form posts to and links back to, relative to the URL it is served at.
-struct Links {
-    action: &'static str,
-    form: String,
+/// The routes intake serves, by path.
+enum Route<'a> {
+    Form(Option<&'a str>),
+    QrCode(&'a str),
+    Questions,
 }
 
-impl Links {
-    const FROM_ROOT: Links = Links {
-        action: "questions",
-        form: String::new(),
-    };
-}
+/// The links of a page served at the site root.
+const LINKS_FROM_ROOT: PageLinks<'static> = PageLinks {
+    action: "questions",
+    form: "",
+};
 
 /// What the student typed, kept to put back into the form after an error.
 struct Kept {
     text: String,
     nickname: String,
     room: Option<String>,
-}
-
-/// A query parameter: from API Gateway's parsed parameters, or from the URI when the request did not come through
-/// API Gateway (the local runner).
-fn query_param(req: &Request, name: &str) -> Option<String> {
-    if let Some(value) = req.query_string_parameters().first(name) {
-        return Some(value.to_owned());
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query()?).ok()?;
-    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-/// The path to route on: the one API Gateway received, without a named stage (`$default` has none).
-fn route_path(req: &Request) -> String {
-    let raw = req.raw_http_path();
-    let path = if raw.is_empty() { req.uri().path() } else { raw };
-    let stage = match req.extensions().get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
-        _ => None,
-    };
-    if let Some(stage) = stage.filter(|s| *s != "$default") {
-        if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
-            if rest.is_empty() || rest.starts_with('/') {
-                return if rest.is_empty() {
-                    "/".to_owned()
-                } else {
-                    rest.to_owned()
-                };
-            }
-        }
-    }
-    path.to_owned()
-}
-
-/// The site's public address as the client reached it: scheme, host and any stage or base path in front of our
-/// routes (what the raw path has before `route_path`).
-fn public_base_url(req: &Request, route_path: &str) -> String {
-    let headers = req.headers();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(if local { "http" } else { "https" });
-    let raw = req.raw_http_path();
-    let full = if raw.is_empty() { req.uri().path() } else { raw };
-    let prefix = full.strip_suffix(route_path).unwrap_or_default().trim_end_matches('/');
-    format!("{scheme}://{host}{prefix}")
-}
-
-fn accepts_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
-}
-
-fn html(status: StatusCode, body: String) -> Response<Body> {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    // Each rendered form carries a fresh submission id: a cached copy would reuse it for another question.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; \
-             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
-}
-
-fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn json_error(e: &IntakeError) -> Response<Body> {
-    let mut response = json(e.status(), &e.to_json());
-    add_error_headers(&mut response, e);
-    response
-}
-
-fn add_error_headers(response: &mut Response<Body>, e: &IntakeError) {
-    let headers = response.headers_mut();
-    match e {
-        IntakeError::MethodNotAllowed { allow } => {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        IntakeError::Unavailable(_) => {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(IntakeError::RETRY_AFTER_SECS));
-        }
-        _ => {}
-    }
-}
-
-/// Post/Redirect/Get after a plain form post, so that reloading the page can't send the question twice.
-fn see_other_after_sending(form_link: &str, lang: Lang) -> Response<Body> {
-    let location = format!("{form_link}?sent=1&lang={}", lang.code());
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(location) = HeaderValue::try_from(location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use qrcode::QrCode;
 use qrcode::render::svg;
 
 /// An SVG QR code for `text`, or `None` if it is too long to encode (room links never are).
-pub fn svg(text: &str) -> Option<String> {
+pub(crate) fn svg(text: &str) -> Option<String> {
     let code = QrCode::new(text.as_bytes()).ok()?;
     Some(
         code.render::<svg::Color<'_>>()

@@ -5,14 +5,12 @@ use http::HeaderMap;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::IntakeError;
-use super::error::MAX_BODY_BYTES;
-use crate::domain::Limits;
-use crate::domain::{Nickname, Question, QuestionId, QuestionText, Rooms};
+use super::error::{IntakeError, MAX_BODY_BYTES};
+use crate::domain::{Limits, Nickname, Question, QuestionId, QuestionText, Rooms};
 
 /// How the body was encoded; a form-encoded post from a browser without JavaScript is answered with HTML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     Json,
     Form,
 }
@@ -20,19 +18,19 @@ pub enum Encoding {
 /// The fields a student submits, as they arrive. Unknown fields are ignored so that an older function keeps
 /// accepting posts from a newer form.
 #[derive(Debug, Default, Deserialize)]
-pub struct IntakeForm {
-    pub text: Option<String>,
-    pub room: Option<String>,
-    pub nickname: Option<String>,
+pub(crate) struct IntakeForm {
+    pub(crate) text: Option<String>,
+    pub(crate) room: Option<String>,
+    pub(crate) nickname: Option<String>,
     /// A UUID v4 chosen by the form for this question, kept across the student's retries so that a retry after a
     /// lost answer is recognised downstream as the same question.
-    pub submission_id: Option<String>,
+    submission_id: Option<String>,
     /// The page's language, so that a form posted without JavaScript is answered in it.
-    pub lang: Option<String>,
+    pub(crate) lang: Option<String>,
 }
 
 /// Decodes the body according to its `Content-Type`.
-pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(IntakeForm, Encoding), IntakeError> {
+pub(crate) fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(IntakeForm, Encoding), IntakeError> {
     let encoding = encoding(headers)?;
     if body.len() > MAX_BODY_BYTES {
         return Err(IntakeError::PayloadTooLarge);
@@ -64,7 +62,7 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, IntakeError> {
 
 impl IntakeForm {
     /// Parses every field; the question gets the submission id the form chose, or a new one.
-    pub fn into_question(self, rooms: &Rooms, limits: Limits, now: Timestamp) -> Result<Question, IntakeError> {
+    pub(crate) fn into_question(self, rooms: &Rooms, limits: Limits, now: Timestamp) -> Result<Question, IntakeError> {
         let text = QuestionText::parse(self.text.as_deref().unwrap_or_default(), limits.question_chars)?;
         let room = rooms.resolve(self.room.as_deref())?.name().clone();
         let nickname = Nickname::parse_optional(self.nickname.as_deref(), limits.nickname_chars).map_err(|e| {

@@ -1,0 +1,66 @@
+//! What intake reads from a request besides its body: the path to route on, query parameters, the site's public
+//! address and whether the client wants HTML. Requests arrive from API Gateway (with a stage, parsed query
+//! parameters and the raw path) or from the local runner (a plain URI), and these helpers read both alike.
+
+use http::{HeaderMap, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+
+/// A query parameter: from API Gateway's parsed parameters, or from the URI when the request did not come through
+/// API Gateway (the local runner).
+pub(crate) fn query_param(req: &Request, name: &str) -> Option<String> {
+    if let Some(value) = req.query_string_parameters().first(name) {
+        return Some(value.to_owned());
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query()?).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// The path to route on: the one API Gateway received, without a named stage (`$default` has none).
+pub(crate) fn route_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    let path = if raw.is_empty() { req.uri().path() } else { raw };
+    let stage = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        _ => None,
+    };
+    if let Some(stage) = stage.filter(|s| *s != "$default") {
+        if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return if rest.is_empty() {
+                    "/".to_owned()
+                } else {
+                    rest.to_owned()
+                };
+            }
+        }
+    }
+    path.to_owned()
+}
+
+/// The site's public address as the client reached it: scheme, host and any stage or base path in front of our
+/// routes (what the raw path has before `route_path`).
+pub(crate) fn public_base_url(req: &Request, route_path: &str) -> String {
+    let headers = req.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(if local { "http" } else { "https" });
+    let raw = req.raw_http_path();
+    let full = if raw.is_empty() { req.uri().path() } else { raw };
+    let prefix = full.strip_suffix(route_path).unwrap_or_default().trim_end_matches('/');
+    format!("{scheme}://{host}{prefix}")
+}
+
+/// Whether the client asked for HTML (a browser), rather than JSON (the form's script, or any other client).
+pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
