@@ -25,8 +25,9 @@ impl Driver {
         let program = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let port = free_port();
         let args = [format!("--port={port}"), "--allowed-ips=127.0.0.1".to_owned()];
-        let server = Server::spawn(&program, &args)
-            .unwrap_or_else(|e| panic!("{program} could not start ({e}); .ci/setup installs chromium and chromium-driver"));
+        let server = Server::spawn(&program, &args).unwrap_or_else(|e| {
+            panic!("{program} could not start ({e}); .ci/setup installs chromium and chromium-driver")
+        });
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         while qrelay::chat::http_client(std::time::Duration::from_secs(30))

@@ -34,7 +34,7 @@ async fn a_hundred_questions_are_each_posted_once_in_their_channels() {
         assert_eq!(message.channel, channel, "{id} in its room's channel");
     }
     assert_eq!(
-        pipeline.depth(&pipeline.queue_url).await,
+        pipeline.depth(&pipeline.world.queue_url).await,
         (0, 0),
         "the queue is empty afterwards"
     );
@@ -84,7 +84,7 @@ async fn during_an_outage_questions_wait_with_growing_delays_and_then_arrive_onc
             "round {round}: hidden while backing off"
         );
         assert_eq!(
-            pipeline.depth(&pipeline.queue_url).await,
+            pipeline.depth(&pipeline.world.queue_url).await,
             (0, 5),
             "round {round}: none lost"
         );
@@ -101,8 +101,8 @@ async fn during_an_outage_questions_wait_with_growing_delays_and_then_arrive_onc
     expected.sort();
     got.sort();
     assert_eq!(got, expected, "each question exactly once after recovery");
-    assert_eq!(pipeline.depth(&pipeline.queue_url).await, (0, 0));
-    assert_eq!(pipeline.depth(&pipeline.dlq_url).await, (0, 0));
+    assert_eq!(pipeline.depth(&pipeline.world.queue_url).await, (0, 0));
+    assert_eq!(pipeline.depth(&pipeline.world.dlq_url).await, (0, 0));
 }
 
 #[tokio::test]
@@ -207,7 +207,7 @@ async fn a_record_failing_thirty_times_lands_in_the_dead_letter_queue_intact() {
         "body intact"
     );
     assert!(pipeline.chat.messages().is_empty());
-    assert_eq!(pipeline.depth(&pipeline.queue_url).await, (0, 0));
+    assert_eq!(pipeline.depth(&pipeline.world.queue_url).await, (0, 0));
 }
 
 #[tokio::test]
@@ -319,7 +319,7 @@ async fn a_wrong_token_keeps_questions_waiting_not_lost() {
         "one attempt and one retry with the re-read secret, not one per message: {sends}"
     );
     assert_eq!(
-        pipeline.depth(&pipeline.queue_url).await,
+        pipeline.depth(&pipeline.world.queue_url).await,
         (0, 2),
         "both wait in the queue"
     );
@@ -390,9 +390,10 @@ async fn a_version_1_question_with_a_field_this_consumer_does_not_know_is_delive
         serde_json::from_str(&qrelay::domain::QuestionMessage::from(&question).to_json()).expect("json");
     document["priority"] = serde_json::json!("high");
     pipeline
+        .world
         .sns
         .publish()
-        .topic_arn(&pipeline.topic_arn)
+        .topic_arn(&pipeline.world.topic_arn)
         .message(document.to_string())
         .send()
         .await
@@ -403,6 +404,10 @@ async fn a_version_1_question_with_a_field_this_consumer_does_not_know_is_delive
     let messages = pipeline.chat.messages();
     assert_eq!(messages.len(), 1, "delivered, not dead-lettered: {messages:?}");
     assert_eq!(messages[0].id, message_id(question.id));
-    assert!(messages[0].msg.contains("a field from the future"), "{}", messages[0].msg);
+    assert!(
+        messages[0].msg.contains("a field from the future"),
+        "{}",
+        messages[0].msg
+    );
     assert!(pipeline.dead_letters().await.is_empty(), "nothing dead-lettered");
 }

@@ -14,7 +14,9 @@ async fn a_question_arrives_in_the_subscribed_queue_exactly_as_published() {
     // Arrange: a topic, and a queue subscribed to it as the template wires them.
     let moto = Moto::start().await;
     let sdk = moto.sdk_config().await;
-    let world = World::create(&sdk, &WorldSpec::named("questions")).await.expect("world");
+    let world = World::create(&sdk, &WorldSpec::named("questions"))
+        .await
+        .expect("world");
     let (sqs, queue_url) = (world.sqs.clone(), world.queue_url.clone());
     let intake = Intake::new(
         Rooms::parse("general,rust-101").expect("rooms"),

@@ -15,7 +15,7 @@ use crate::support::pipeline::Pipeline;
 type SqsRedrive = Redrive<Queues, CopyMover, NativeMover>;
 
 fn redrive(pipeline: &Pipeline) -> SqsRedrive {
-    let queues = pipeline.redrive_queues();
+    let queues = pipeline.world.redrive_queues();
     Redrive::new(
         queues.clone(),
         CopyMover(queues.clone()),
@@ -45,12 +45,12 @@ async fn dead_lettered_questions(pipeline: &Pipeline, n: usize) -> Vec<qrelay::d
     }
     pipeline.dead_letter_everything().await;
     assert_eq!(
-        pipeline.depth(&pipeline.queue_url).await,
+        pipeline.depth(&pipeline.world.queue_url).await,
         (0, 0),
         "the main queue gave up on them"
     );
     assert_eq!(
-        pipeline.depth(&pipeline.dlq_url).await,
+        pipeline.depth(&pipeline.world.dlq_url).await,
         (n as u64, 0),
         "all {n} are dead letters"
     );
@@ -78,9 +78,13 @@ async fn questions_dead_lettered_in_an_outage_are_redriven_and_posted_exactly_on
     for id in ids {
         assert!(unique.contains(&message_id(id)), "{id} posted");
     }
-    assert_eq!(pipeline.depth(&pipeline.queue_url).await, (0, 0), "main queue empty");
     assert_eq!(
-        pipeline.depth(&pipeline.dlq_url).await,
+        pipeline.depth(&pipeline.world.queue_url).await,
+        (0, 0),
+        "main queue empty"
+    );
+    assert_eq!(
+        pipeline.depth(&pipeline.world.dlq_url).await,
         (0, 0),
         "dead-letter queue empty"
     );
@@ -102,11 +106,11 @@ async fn a_dry_run_reports_what_would_move_and_moves_nothing() {
     let json = serde_json::to_string(&summary).expect("json");
     assert!(!json.contains("asked during"), "no question text in the report: {json}");
     assert_eq!(
-        pipeline.depth(&pipeline.dlq_url).await,
+        pipeline.depth(&pipeline.world.dlq_url).await,
         (6, 0),
         "all still there, and visible again"
     );
-    assert_eq!(pipeline.depth(&pipeline.queue_url).await, (0, 0), "nothing moved");
+    assert_eq!(pipeline.depth(&pipeline.world.queue_url).await, (0, 0), "nothing moved");
 }
 
 #[tokio::test]
@@ -117,7 +121,7 @@ async fn max_messages_is_respected() {
     let summary = run(&redrive(&pipeline), json!({"max_messages": 5})).await;
 
     assert_eq!((summary.moved, summary.remaining), (5, 7), "{summary:?}");
-    assert_eq!(pipeline.depth(&pipeline.queue_url).await, (5, 0));
+    assert_eq!(pipeline.depth(&pipeline.world.queue_url).await, (5, 0));
     assert!(summary.message.contains("invoke again"), "{}", summary.message);
 }
 
@@ -168,12 +172,12 @@ async fn two_redrives_at_once_lose_nothing_and_each_question_is_posted_once() {
     assert!(a.failed.is_empty() && b.failed.is_empty(), "{a:?} / {b:?}");
     assert!(a.moved + b.moved >= 30, "{a:?} / {b:?}");
     assert_eq!(
-        pipeline.depth(&pipeline.dlq_url).await,
+        pipeline.depth(&pipeline.world.dlq_url).await,
         (0, 0),
         "no dead letter left behind"
     );
     assert_eq!(
-        pipeline.depth(&pipeline.queue_url).await,
+        pipeline.depth(&pipeline.world.queue_url).await,
         (u64::from(a.moved + b.moved), 0),
         "what the runs report moved is what arrived"
     );
@@ -205,9 +209,10 @@ async fn message_attributes_survive_the_move() {
         .build()
         .expect("attr");
     pipeline
+        .world
         .sqs
         .send_message()
-        .queue_url(&pipeline.dlq_url)
+        .queue_url(&pipeline.world.dlq_url)
         .message_body("raw body kept byte for byte: 質問 \u{1F389}")
         .message_attributes("room", string("rust-101"))
         .message_attributes("attempt", number)

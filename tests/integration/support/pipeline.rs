@@ -26,15 +26,10 @@ pub use qrelay_testkit::world::MAX_RECEIVE_COUNT;
 pub struct Pipeline {
     /// Kept alive for the test: the server stops when the pipeline is dropped.
     pub _moto: Moto,
-    pub sqs: aws_sdk_sqs::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub topic_arn: String,
+    /// The topic, the queues (30 receives) and their clients.
+    pub world: World,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub publisher: SnsPublisher,
-    pub queue_url: String,
-    pub queue_arn: String,
-    pub dlq_url: String,
-    pub dlq_arn: String,
     pub secret_id: String,
     pub chat: FakeRocketChat,
     pub consumer: Arc<Consumer>,
@@ -80,15 +75,9 @@ impl Pipeline {
     pub async fn start_with_timeout(chat_timeout: Duration) -> Self {
         let moto = Moto::start().await;
         let sdk = moto.sdk_config().await;
-        let World {
-            sns,
-            sqs,
-            topic_arn,
-            queue_url,
-            queue_arn,
-            dlq_url,
-            dlq_arn,
-        } = World::create(&sdk, &WorldSpec::named("questions")).await.expect("world");
+        let world = World::create(&sdk, &WorldSpec::named("questions"))
+            .await
+            .expect("world");
         let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
         let chat = FakeRocketChat::start().await;
         chat.add_channel("general");
@@ -101,26 +90,20 @@ impl Pipeline {
         let source = Arc::new(SecretsManagerSource::new(secrets.clone(), &secret_id));
         let poster = Arc::new(RocketChat::new(http_client(chat_timeout).unwrap(), &chat.url(), source));
         let delays = Arc::new(RecordingQueue {
-            inner: SqsQueueControl::new(sqs.clone(), &queue_url, &dlq_url),
+            inner: SqsQueueControl::new(world.sqs.clone(), &world.queue_url, &world.dlq_url),
             delays: Mutex::default(),
             handles: Mutex::default(),
         });
         let rooms = Rooms::parse("general,rust-101=rust-course").expect("rooms");
         let tz = jiff::tz::TimeZone::get("Asia/Tokyo").expect("tz");
         let consumer = Arc::new(Consumer::new(rooms, tz, Backoff::default(), poster, delays.clone()));
-        let publisher = SnsPublisher::new(sns.clone(), topic_arn.clone());
-        let poller = SqsPoller::new(sqs.clone(), &queue_url, &queue_arn);
+        let publisher = SnsPublisher::new(world.sns.clone(), world.topic_arn.clone());
+        let poller = SqsPoller::new(world.sqs.clone(), &world.queue_url, &world.queue_arn);
         Self {
             _moto: moto,
-            sqs,
-            sns,
-            topic_arn,
+            world,
             secrets,
             publisher,
-            queue_url,
-            queue_arn,
-            dlq_url,
-            dlq_arn,
             secret_id,
             chat,
             consumer,
@@ -171,9 +154,10 @@ impl Pipeline {
         for handle in handles {
             // A handle of a message already moved or deleted is refused: nothing to fast-forward there.
             let _ = self
+                .world
                 .sqs
                 .change_message_visibility()
-                .queue_url(&self.queue_url)
+                .queue_url(&self.world.queue_url)
                 .receipt_handle(handle)
                 .visibility_timeout(0)
                 .send()
@@ -188,19 +172,8 @@ impl Pipeline {
 
     /// (visible, in flight) messages in a queue.
     pub async fn depth(&self, queue_url: &str) -> (u64, u64) {
-        let depth = qrelay::sqs::depth(&self.sqs, queue_url).await.expect("depth");
+        let depth = qrelay::sqs::depth(&self.world.sqs, queue_url).await.expect("depth");
         (depth.visible, depth.in_flight)
-    }
-
-    /// The redrive function's queues.
-    pub fn redrive_queues(&self) -> qrelay::redrive::Queues {
-        qrelay::redrive::Queues {
-            client: self.sqs.clone(),
-            queue_url: self.queue_url.clone(),
-            queue_arn: self.queue_arn.clone(),
-            dead_letter_queue_url: self.dlq_url.clone(),
-            dead_letter_queue_arn: self.dlq_arn.clone(),
-        }
     }
 
     /// Drives every question in the main queue past its receive budget into the dead-letter queue, with the chat
@@ -225,9 +198,10 @@ impl Pipeline {
         let mut all = Vec::new();
         loop {
             let output = self
+                .world
                 .sqs
                 .receive_message()
-                .queue_url(&self.dlq_url)
+                .queue_url(&self.world.dlq_url)
                 .max_number_of_messages(10)
                 .visibility_timeout(30)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
