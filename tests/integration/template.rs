@@ -9,6 +9,8 @@
 use serde_yaml_ng::Value;
 
 use qrelay::config::{ConsumerConfig, IntakeConfig, RedriveConfig};
+use qrelay_testkit::rehearsal::iam;
+use qrelay_testkit::rehearsal::template::allowed_pattern_matches;
 
 /// Each function's logical id, the workspace binary it runs, its role and its log group.
 const FUNCTIONS: [Function; 3] = [
@@ -308,6 +310,41 @@ fn only_the_consumer_may_read_the_chat_secret() {
         placeholder.contains("REPLACE_ME"),
         "the template holds a placeholder, never a real token: {placeholder}"
     );
+}
+
+/// IAM grants the consumer its secret by ARN, and a Secrets Manager ARN ends in `-` and six characters the
+/// service adds to the name: an `ExistingChatSecretArn` without them would deploy, match no secret in the
+/// consumer's role, and send every question to the dead-letter queue. CloudFormation must refuse it.
+#[test]
+fn an_existing_chat_secret_is_accepted_only_by_its_full_arn() {
+    let t = template();
+    let pattern = t["Parameters"]["ExistingChatSecretArn"]["AllowedPattern"]
+        .as_str()
+        .expect("ExistingChatSecretArn has an AllowedPattern");
+    let accepts = |value: &str| allowed_pattern_matches(pattern, value).expect("a valid pattern");
+    let full = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:course/chat-AbC123";
+    for (value, accepted, why) in [
+        ("", true, "empty: the stack creates the secret"),
+        (full, true, "the full ARN, as describe-secret shows it"),
+        (
+            "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:course/chat",
+            false,
+            "no six-character suffix: matches no secret in IAM",
+        ),
+        (
+            "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:course/chat-??????",
+            false,
+            "a wildcard is for a policy, not for the consumer's CHAT_SECRET_ID",
+        ),
+        ("course/chat-AbC123", false, "a name, not an ARN"),
+    ] {
+        assert_eq!(accepts(value), accepted, "{value:?}: {why}");
+    }
+    // What the pattern accepts, the consumer's role grants on, and IAM matches it to the secret.
+    let role = iam::Statement::all_of(&serde_json::json!({ "Statement": [{
+        "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": full
+    }]}));
+    assert!(iam::allowing(&role, "secretsmanager:GetSecretValue", full).is_some());
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use qrelay_testkit::moto::Moto;
+use qrelay_testkit::runtime_api::RuntimeApi;
 use qrelay_testkit::world::{self, World, WorldSpec};
 use rocketchat_fake::FakeRocketChat;
 use serde::Serialize;
@@ -16,7 +17,6 @@ use tokio::process::{Child, Command};
 
 use crate::Options;
 use crate::downstream::{Downstream, Waited};
-use crate::runtime_api::RuntimeApi;
 use crate::stats::Summary;
 
 /// The binaries built and sized, the floor first.

@@ -16,7 +16,6 @@
 mod downstream;
 mod harness;
 mod in_process;
-mod runtime_api;
 mod stats;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! A stand-in for the Lambda Runtime API on loopback: hands queued events to the function process
 //! (`GET /2018-06-01/runtime/invocation/next`) and records when and what it answers (`.../response`,
-//! `.../error`, `/runtime/init/error`). Enough for `lambda_runtime` to run a real release binary as Lambda would.
+//! `.../error`, `/runtime/init/error`). Enough for `lambda_runtime` to run a real binary as Lambda would: the
+//! benchmarks time release binaries through it, and the deploy rehearsal runs the functions a stack created.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,9 +28,11 @@ pub struct Answer {
 struct Shared {
     events: Arc<Mutex<mpsc::Receiver<(String, serde_json::Value)>>>,
     answers: mpsc::Sender<Answer>,
+    function_arn: Arc<str>,
 }
 
-/// A running stand-in.
+/// A running stand-in, stopped when dropped.
+#[derive(Debug)]
 pub struct RuntimeApi {
     pub addr: SocketAddr,
     events: mpsc::Sender<(String, serde_json::Value)>,
@@ -38,12 +41,20 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
+    /// Starts a stand-in that tells the function it runs as a function named `bench`.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_as("arn:aws:lambda:us-east-1:123456789012:function:bench").await
+    }
+
+    /// Starts a stand-in that tells the function (in `Lambda-Runtime-Invoked-Function-Arn`) it runs as
+    /// `function_arn`.
+    pub async fn start_as(function_arn: &str) -> anyhow::Result<Self> {
         let (events_tx, events_rx) = mpsc::channel(2048);
         let (answers_tx, answers_rx) = mpsc::channel(2048);
         let shared = Shared {
             events: Arc::new(Mutex::new(events_rx)),
             answers: answers_tx,
+            function_arn: function_arn.into(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -97,10 +108,7 @@ async fn next(State(shared): State<Shared>) -> Response {
     };
     set("lambda-runtime-aws-request-id", id);
     set("lambda-runtime-deadline-ms", deadline.to_string());
-    set(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
-    );
+    set("lambda-runtime-invoked-function-arn", shared.function_arn.to_string());
     set(
         "lambda-runtime-trace-id",
         "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=0".into(),

@@ -1,0 +1,205 @@
+//! A recording proxy in front of moto, one per function process: it forwards every AWS call unchanged and notes
+//! which action the function called on which resource. moto enforces no IAM, so the rehearsal replays these
+//! calls against the role the stack gave the function (see `iam`): a call the role would not allow fails the
+//! rehearsal, as it would fail in AWS.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// One AWS call a function made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `sqs:SendMessage`, as IAM names it.
+    pub action: String,
+    /// What the call named: a queue URL, a topic ARN or a secret id; empty when it named none.
+    pub target: String,
+}
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    client: reqwest::Client,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+/// A running recorder, stopped when dropped.
+#[derive(Debug)]
+pub struct Recorder {
+    pub url: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Starts a recorder on loopback forwarding to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> anyhow::Result<Self> {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let proxy = Proxy {
+            upstream: upstream.to_owned(),
+            client: qrelay::chat::http_client(Duration::from_secs(30))?,
+            calls: Arc::clone(&calls),
+        };
+        let app = Router::new().fallback(forward).with_state(proxy);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, calls, server })
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Headers of one connection, not of the request: not forwarded (bodies are buffered, lengths set again).
+const HOP_BY_HOP: [header::HeaderName; 4] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::CONTENT_LENGTH,
+    header::HOST,
+];
+
+async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (StatusCode::BAD_REQUEST, "unreadable request body").into_response();
+    };
+    if let Some(call) = call_of(&parts.headers, &body) {
+        proxy.calls.lock().unwrap_or_else(PoisonError::into_inner).push(call);
+    }
+    let url = format!(
+        "{}{}",
+        proxy.upstream,
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut headers = parts.headers;
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let result = async {
+        let response = proxy
+            .client
+            .request(parts.method, url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
+    }
+    .await;
+    match result {
+        Ok((status, mut headers, body)) => {
+            for name in &HOP_BY_HOP {
+                headers.remove(name);
+            }
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            *response.headers_mut() = headers;
+            response
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("recording proxy: {e}")).into_response(),
+    }
+}
+
+/// The IAM action and target of one signed AWS request: the service from the signature's credential scope, the
+/// operation from `X-Amz-Target` (JSON protocols: SQS, Secrets Manager) or the form's `Action` (query protocol:
+/// SNS), the target from the body.
+fn call_of(headers: &HeaderMap, body: &[u8]) -> Option<Call> {
+    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let scope = authorization.split("Credential=").nth(1)?;
+    let service = scope.split('/').nth(3)?;
+    const TARGETS: [&str; 4] = ["QueueUrl", "TopicArn", "SecretId", "TargetArn"];
+    let (operation, target) = match headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
+        Some(target_header) => {
+            let operation = target_header.rsplit('.').next()?.to_owned();
+            let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let target = TARGETS.iter().find_map(|k| json[*k].as_str()).unwrap_or_default();
+            (operation, target.to_owned())
+        }
+        None => {
+            let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+            let value = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+            let operation = value("Action")?;
+            let target = TARGETS.iter().find_map(|k| value(k)).unwrap_or_default();
+            (operation, target)
+        }
+    };
+    Some(Call {
+        action: iam_action(service, &operation),
+        target,
+    })
+}
+
+/// The IAM action an API operation needs: the batch operations of SQS and SNS need their single-message
+/// action, not one of their own.
+fn iam_action(service: &str, operation: &str) -> String {
+    let action = match (service, operation) {
+        ("sqs", "SendMessageBatch") => "SendMessage",
+        ("sqs", "DeleteMessageBatch") => "DeleteMessage",
+        ("sqs", "ChangeMessageVisibilityBatch") => "ChangeMessageVisibility",
+        ("sns", "PublishBatch") => "Publish",
+        (_, operation) => operation,
+    };
+    format!("{service}:{action}")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn signed(service: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential=test/20261123/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        );
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&authorization).expect("header"),
+        );
+        headers
+    }
+
+    #[test]
+    fn json_and_query_protocol_calls_are_named_as_iam_names_them() {
+        let mut headers = signed("sqs");
+        headers.insert("x-amz-target", HeaderValue::from_static("AmazonSQS.SendMessage"));
+        let call = call_of(&headers, br#"{"QueueUrl":"https://q/1/x","MessageBody":"b"}"#).expect("a call");
+        assert_eq!(call.action, "sqs:SendMessage");
+        assert_eq!(call.target, "https://q/1/x");
+
+        let call = call_of(&signed("sns"), b"Action=Publish&TopicArn=arn%3Aaws%3Asns%3Ax&Message=m").expect("a call");
+        assert_eq!(call.action, "sns:Publish");
+        assert_eq!(call.target, "arn:aws:sns:x");
+    }
+
+    #[test]
+    fn a_batch_operation_needs_its_single_message_action() {
+        let mut headers = signed("sqs");
+        headers.insert("x-amz-target", HeaderValue::from_static("AmazonSQS.DeleteMessageBatch"));
+        let call = call_of(&headers, br#"{"QueueUrl":"https://q/1/x"}"#).expect("a call");
+        assert_eq!(call.action, "sqs:DeleteMessage", "IAM has no sqs:DeleteMessageBatch");
+    }
+
+    #[test]
+    fn an_unsigned_request_is_not_a_call() {
+        assert_eq!(call_of(&HeaderMap::new(), b"Action=Publish"), None);
+    }
+}
