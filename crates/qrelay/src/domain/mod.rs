@@ -6,6 +6,5 @@ mod room;
 mod text;
 
 pub use question::{InvalidMessage, Question, QuestionId, QuestionMessage};
-pub(crate) use room::UnknownRoom;
-pub use room::{InvalidRoomName, InvalidRooms, Room, RoomName, Rooms};
+pub use room::{InvalidRoomName, InvalidRooms, Room, RoomName, Rooms, UnknownRoom};
 pub use text::{InvalidText, Limits, Nickname, QuestionText, TooLong};

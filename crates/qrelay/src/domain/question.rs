@@ -21,11 +21,16 @@ impl QuestionId {
 
     /// Parses an id chosen earlier (by the form, so that a student's retry keeps the question's identity).
     /// Only UUID v4 is accepted: anything else was not made by qrelay.
-    pub(crate) fn parse(raw: &str) -> Option<Self> {
+    pub fn parse(raw: &str) -> Option<Self> {
         Uuid::try_parse(raw.trim())
             .ok()
             .filter(|u| u.get_version_num() == 4)
             .map(Self)
+    }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
     }
 }
 
@@ -58,13 +63,13 @@ pub struct Question {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuestionMessage {
     /// Schema version; always [`QuestionMessage::VERSION`] for documents this code writes.
-    pub(crate) v: u32,
+    pub v: u32,
     pub id: QuestionId,
     pub room: String,
     pub text: String,
     pub nickname: Option<String>,
     /// RFC 3339 in UTC, e.g. `2026-11-22T09:30:00Z`.
-    pub(crate) submitted_at: Timestamp,
+    pub submitted_at: Timestamp,
 }
 
 /// Why a published document can't be turned back into a question.
@@ -84,7 +89,7 @@ pub enum InvalidMessage {
 
 impl QuestionMessage {
     /// The schema version this build writes and reads.
-    pub(crate) const VERSION: u32 = 1;
+    pub const VERSION: u32 = 1;
 
     /// Parses a document from its JSON text.
     pub fn from_json(json: &str) -> Result<Self, InvalidMessage> {
@@ -97,7 +102,7 @@ impl QuestionMessage {
 
     /// Reads the question document from an SQS message body: the standard SNS envelope around it, or the document
     /// itself (raw message delivery, or a message sent to the queue directly).
-    pub(crate) fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
+    pub fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
         match serde_json::from_str::<SnsEnvelope>(body) {
             Ok(envelope) if envelope.kind == "Notification" => Self::from_json(&envelope.message),
             _ => Self::from_json(body),
@@ -122,7 +127,7 @@ struct SnsEnvelope {
 
 impl Question {
     /// The question in an SQS message body (see [`QuestionMessage::from_queue_body`]), parsed again.
-    pub(crate) fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
+    pub fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
         Self::try_from(QuestionMessage::from_queue_body(body)?)
     }
 }
