@@ -1,7 +1,7 @@
 //! Shared AWS SDK configuration: loaded once per cold start, with timeouts short enough that a slow AWS
 //! dependency turns into a clear error inside the Lambda's own timeout instead of a killed invocation.
 //!
-//! The SDK sends its requests through [`ReqwestHttpClient`], a connector on the same reqwest and rustls stack as
+//! The SDK sends its requests through `ReqwestHttpClient`, a connector on the same reqwest and rustls stack as
 //! the chat client (see [`crate::tls`]): one HTTP client library, one crypto library and compiled-in root
 //! certificates, instead of the SDK's own hyper client, which would bring its own TLS set-up and read the
 //! system's certificate files on the first call.
@@ -54,7 +54,7 @@ pub async fn load() -> SdkConfig {
 }
 
 /// The SDK's HTTP client (see the module documentation).
-pub fn http_client() -> SharedHttpClient {
+fn http_client() -> SharedHttpClient {
     SharedHttpClient::new(ReqwestHttpClient::default())
 }
 
@@ -62,7 +62,7 @@ pub fn http_client() -> SharedHttpClient {
 /// timeout the SDK asks for; qrelay's clients all ask for the same one, so a process has one pool. SDK requests
 /// to SNS, SQS and Secrets Manager carry their whole body in memory, which is all this connector sends.
 #[derive(Debug, Default)]
-pub struct ReqwestHttpClient {
+struct ReqwestHttpClient {
     clients: Mutex<Vec<(Option<Duration>, reqwest::Client)>>,
 }
 

@@ -114,7 +114,7 @@ impl IntakeConfig {
         Self::from_source(&ProcessEnv)
     }
 
-    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+    pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             topic_arn: required(src, "TOPIC_ARN")?,
             rooms: rooms(src)?,
@@ -148,13 +148,13 @@ impl ConsumerConfig {
     /// The variables without which the consumer can't start, whatever the chat.
     pub const REQUIRED: &'static [&'static str] = &["ROOMS", "CHAT_SECRET_ID", "QUEUE_URL", "DEAD_LETTER_QUEUE_URL"];
     /// Required too when `CHAT_KIND` is `rocketchat` (the default).
-    pub const REQUIRED_FOR_ROCKETCHAT: &'static str = "CHAT_URL";
+    pub(crate) const REQUIRED_FOR_ROCKETCHAT: &'static str = "CHAT_URL";
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&ProcessEnv)
     }
 
-    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+    pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let chat = match src.get("CHAT_KIND").as_deref().map(str::trim) {
             None | Some("rocketchat") => ChatKind::RocketChat {
                 url: required(src, Self::REQUIRED_FOR_ROCKETCHAT)?,
@@ -217,7 +217,7 @@ impl RedriveConfig {
         Self::from_source(&ProcessEnv)
     }
 
-    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+    pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             queue_url: required(src, "QUEUE_URL")?,
             queue_arn: required(src, "QUEUE_ARN")?,
@@ -364,10 +364,7 @@ mod tests {
         rocketchat.push(("CHAT_URL", "https://chat.example.com"));
         let mut expected = ConsumerConfig::REQUIRED.to_vec();
         expected.push(ConsumerConfig::REQUIRED_FOR_ROCKETCHAT);
-        assert_eq!(
-            required_by(ConsumerConfig::from_source, &rocketchat),
-            sorted(&expected)
-        );
+        assert_eq!(required_by(ConsumerConfig::from_source, &rocketchat), sorted(&expected));
 
         let redrive = [
             ("QUEUE_URL", "https://sqs/q"),

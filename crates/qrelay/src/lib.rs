@@ -1,8 +1,23 @@
 //! qrelay: anonymous questions from a web form to a team chat, through API Gateway, SNS and SQS.
 //!
-//! This crate holds the domain ([`domain`]), the ports to the outside world with their real adapters
-//! ([`publish`]), and the handlers each Lambda binary wires up ([`intake`]). The binaries in `crates/intake`,
-//! `crates/consumer` and `crates/redrive` only read configuration, build clients and call into here.
+//! This library holds everything but the wiring: the binaries in `crates/intake`, `crates/consumer` and
+//! `crates/redrive` only read configuration, build clients and call into here. Its modules, from the handlers down:
+//!
+//! - [`intake`]: the intake function's handler. Serves the question form, accepts a question and acknowledges it
+//!   only once it is published.
+//! - [`consumer`]: the consumer function's handler. Posts each queued question to its room's chat channel exactly
+//!   once, retrying with a backoff that spans hours and dead-lettering what can never be delivered.
+//! - [`redrive`]: the redrive function's handler, the instructor's tool to move dead letters back to the queue.
+//! - [`config`]: each function's configuration, read from environment variables once at cold start.
+//! - [`publish`]: the port an accepted question leaves the intake through, and its SNS adapter.
+//! - [`chat`]: the port to the team chat, how a question reads there, and the Rocket.Chat REST and
+//!   incoming-webhook adapters with the secret they read their credentials from.
+//! - [`sqs`]: SQS conventions the consumer, the redrive and the tools share.
+//! - [`aws`]: the AWS SDK configuration every client starts from: one HTTP stack and timeouts that fail fast.
+//! - [`tls`]: TLS for every connection (AWS and the chat), with compiled-in root certificates.
+//! - [`domain`]: questions, rooms and the question document, parsed once from untrusted input; no I/O.
+
+#![warn(unreachable_pub)]
 
 pub mod aws;
 pub mod chat;

@@ -11,10 +11,10 @@ use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 pub const DEAD_LETTER_REASON: &str = "qrelay-dead-letter-reason";
 
 /// SQS allows at most this many message attributes on a message.
-pub const MAX_ATTRIBUTES: usize = 10;
+pub(crate) const MAX_ATTRIBUTES: usize = 10;
 
 /// Converts an attribute as Lambda delivers it into one the SDK can send.
-pub fn to_sdk_attribute(attribute: &SqsMessageAttribute) -> Option<MessageAttributeValue> {
+pub(crate) fn to_sdk_attribute(attribute: &SqsMessageAttribute) -> Option<MessageAttributeValue> {
     let data_type = attribute.data_type.as_deref()?;
     let mut value = MessageAttributeValue::builder().data_type(data_type);
     if let Some(s) = &attribute.string_value {

@@ -24,7 +24,7 @@ static CONFIG: LazyLock<Result<Arc<rustls::ClientConfig>, TlsSetupError>> =
     LazyLock::new(|| build(std::env::var_os("SSL_CERT_FILE").map(|p| p.to_string_lossy().into_owned())));
 
 /// The client configuration every HTTPS connection uses, built once per process.
-pub fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+pub(crate) fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     CONFIG.clone()
 }
 

@@ -1,10 +1,14 @@
 //! A fake Rocket.Chat server for qrelay's integration tests, benchmarks and local runner.
 //!
 //! qrelay's chat adapter must be tested against HTTP, not against a mock of its own client: timeouts, refused
-//! connections, duplicate `_id`s and rate limits only show up on a real socket. This crate serves the subset of the
-//! Rocket.Chat REST API that qrelay uses (see `shared/reference/rocketchat-api.md`) on `127.0.0.1`, with the real
-//! server's status codes, bodies and headers, and lets a test break it on purpose with [`FakeRocketChat::set_mode`],
-//! [`FakeRocketChat::rate_limit_until`] and [`FakeRocketChat::rotate_token`].
+//! connections, duplicate `_id`s and rate limits only show up on a real socket. This crate serves, on `127.0.0.1`,
+//! the subset of Rocket.Chat's REST API (as described in Rocket.Chat's developer documentation) that qrelay uses:
+//! `GET /api/info`; `GET /api/v1/rooms.info`, `POST /api/v1/chat.sendMessage` (with a client-chosen message `_id`,
+//! the idempotency key) and `GET /api/v1/chat.getMessage`, authenticated by the `X-User-Id` and `X-Auth-Token`
+//! headers; and incoming webhooks at `POST /hooks/{integration_id}/{token}`. It answers with the real server's
+//! status codes, bodies and headers (a duplicate `_id` is a 400, a rate limit a 429 with `X-RateLimit-Reset`), and
+//! lets a test break it on purpose with [`FakeRocketChat::set_mode`], [`FakeRocketChat::rate_limit_until`] and
+//! [`FakeRocketChat::rotate_token`].
 //!
 //! ```no_run
 //! # async fn example() {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-pub use render::{ChatMessage, MAX_MESSAGE_UTF16, MessageTooLong, push_neutralised};
+pub use render::{ChatMessage, MessageTooLong};
 
 use crate::domain::QuestionId;
 use secret::SecretSource;
@@ -84,7 +84,7 @@ pub enum ChatError {
 
 impl ChatError {
     /// How long to wait before trying again, if the chat said.
-    pub fn retry_at(&self) -> Option<SystemTime> {
+    pub(crate) fn retry_at(&self) -> Option<SystemTime> {
         match self {
             Self::RateLimited { reset } => *reset,
             _ => None,
@@ -93,7 +93,7 @@ impl ChatError {
 
     /// Whether the rest of a batch should not even be attempted: the chat as a whole is unreachable or refusing
     /// us, so trying every other message would only spend the Lambda's time and the chat's patience.
-    pub fn affects_whole_chat(&self) -> bool {
+    pub(crate) fn affects_whole_chat(&self) -> bool {
         matches!(
             self,
             Self::Unavailable(_) | Self::RateLimited { .. } | Self::Unauthorized

@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use crate::domain::Question;
 
 /// Rocket.Chat's default `Message_MaxAllowedSize`, in UTF-16 code units.
-pub const MAX_MESSAGE_UTF16: usize = 5000;
+const MAX_MESSAGE_UTF16: usize = 5000;
 
 const ZWSP: char = '\u{200B}';
 
@@ -23,7 +23,7 @@ pub struct ChatMessage(String);
 /// what [`crate::domain::QuestionText::MAX_CHARS_LIMIT`] allows).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the rendered message has {0} UTF-16 units, over the chat's limit of {MAX_MESSAGE_UTF16}")]
-pub struct MessageTooLong(pub usize);
+pub struct MessageTooLong(usize);
 
 impl ChatMessage {
     /// Renders a question for humans: a header saying it is anonymous (with the nickname, if any) and when it was
@@ -62,7 +62,7 @@ fn format_time(at: Timestamp, tz: &TimeZone) -> String {
 }
 
 /// Appends `text` with mentions, channel links and Markdown links defused.
-pub fn push_neutralised(out: &mut String, text: &str) {
+fn push_neutralised(out: &mut String, text: &str) {
     let mut previous = '\0';
     for c in text.chars() {
         if c == '(' && previous == ']' {

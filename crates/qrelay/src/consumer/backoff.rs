@@ -39,7 +39,7 @@ const SQS_MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 impl Backoff {
     /// The delay before the next attempt of a message received `receive_count` times (1 on its first receive),
     /// before jitter.
-    pub fn delay(&self, receive_count: u32) -> Duration {
+    pub(crate) fn delay(&self, receive_count: u32) -> Duration {
         let doublings = receive_count.saturating_sub(1).min(31);
         self.base
             .saturating_mul(1u32 << doublings)
@@ -49,20 +49,20 @@ impl Backoff {
 
     /// [`Backoff::delay`] with equal jitter: uniformly between half of it and all of it. `unit` is a random number
     /// in `[0, 1)`.
-    pub fn jittered(&self, receive_count: u32, unit: f64) -> Duration {
+    pub(crate) fn jittered(&self, receive_count: u32, unit: f64) -> Duration {
         let delay = self.delay(receive_count);
         delay / 2 + (delay / 2).mul_f64(unit.clamp(0.0, 1.0))
-    }
-
-    /// The total time, before jitter, that a message spends waiting across `receives` failed receives.
-    pub fn total(&self, receives: u32) -> Duration {
-        (1..=receives).map(|n| self.delay(n)).sum()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The total time, before jitter, that a message spends waiting across `receives` failed receives.
+    fn total(backoff: &Backoff, receives: u32) -> Duration {
+        (1..=receives).map(|n| backoff.delay(n)).sum()
+    }
 
     #[test]
     fn delays_double_from_the_base_up_to_the_cap() {
@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn thirty_receives_span_about_six_hours() {
-        let total = Backoff::default().total(30);
+        let total = total(&Backoff::default(), 30);
         assert_eq!(total, Duration::from_secs(1270 + 23 * 900), "the documented schedule");
         assert_eq!(total.as_secs() / 60, 366, "6 h 6 min, as the module documentation says");
     }

@@ -7,25 +7,25 @@ use serde_json::json;
 
 /// What happened to one batch.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct BatchMetrics {
-    pub posted: u32,
-    pub already_posted: u32,
-    pub retried: u32,
-    pub dead_lettered: u32,
+pub(crate) struct BatchMetrics {
+    pub(crate) posted: u32,
+    pub(crate) already_posted: u32,
+    pub(crate) retried: u32,
+    pub(crate) dead_lettered: u32,
     /// Latency of each chat call that got an answer, in milliseconds.
-    pub chat_latency_ms: Vec<f64>,
+    chat_latency_ms: Vec<f64>,
 }
 
 /// The CloudWatch namespace qrelay's metrics live in.
-pub const NAMESPACE: &str = "qrelay";
+const NAMESPACE: &str = "qrelay";
 
 impl BatchMetrics {
-    pub fn record_latency(&mut self, latency: Duration) {
+    pub(crate) fn record_latency(&mut self, latency: Duration) {
         self.chat_latency_ms.push(latency.as_secs_f64() * 1000.0);
     }
 
     /// The embedded-metric-format document for this batch.
-    pub fn to_emf(&self, now: SystemTime) -> serde_json::Value {
+    fn to_emf(&self, now: SystemTime) -> serde_json::Value {
         let timestamp = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -55,7 +55,7 @@ impl BatchMetrics {
     }
 
     /// Prints the EMF line on standard output, where Lambda's log capture picks it up.
-    pub fn emit(&self) {
+    pub(crate) fn emit(&self) {
         println!("{}", self.to_emf(SystemTime::now()));
     }
 }

@@ -5,9 +5,9 @@
 //! is in the chat, or when a copy of it is safely in the dead-letter queue.
 //! **Invariant:** the consumer never posts a question without its idempotency key (the question id).
 
-pub mod backoff;
+mod backoff;
 mod metrics;
-pub mod queue;
+mod queue;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -17,7 +17,7 @@ use jiff::tz::TimeZone;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use backoff::Backoff;
-pub use metrics::BatchMetrics;
+use metrics::BatchMetrics;
 pub use queue::{QueueControl, SqsQueueControl};
 
 use crate::chat::{ChatError, ChatMessage, ChatPoster, Delivery};
@@ -25,7 +25,7 @@ use crate::domain::{InvalidMessage, Question, Rooms};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+enum Outcome {
     /// Posted to the chat now.
     Posted,
     /// Already in the chat from an earlier delivery; not posted again.
@@ -110,7 +110,11 @@ impl Consumer {
             metrics: Mutex::default(),
         };
         // Each record is parsed once: its room picks its lane, and its question is delivered.
-        let questions: Vec<Result<Question, InvalidMessage>> = event.records.iter().map(|r| Question::from_queue_body(r.body.as_deref().unwrap_or_default())).collect();
+        let questions: Vec<Result<Question, InvalidMessage>> = event
+            .records
+            .iter()
+            .map(|r| Question::from_queue_body(r.body.as_deref().unwrap_or_default()))
+            .collect();
         let mut lanes: Vec<(String, Vec<usize>)> = Vec::new();
         for (index, question) in questions.iter().enumerate() {
             // A record that is not a question gets a lane of its own; it is dead-lettered without waiting.
@@ -298,7 +302,7 @@ impl Outcome {
 struct Undeliverable(String);
 
 /// How many times SQS has delivered this record (1 on its first delivery).
-pub fn receive_count(record: &SqsMessage) -> u32 {
+fn receive_count(record: &SqsMessage) -> u32 {
     record
         .attributes
         .get("ApproximateReceiveCount")

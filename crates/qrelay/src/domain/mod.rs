@@ -6,5 +6,6 @@ mod room;
 mod text;
 
 pub use question::{InvalidMessage, Question, QuestionId, QuestionMessage};
-pub use room::{InvalidRoomName, InvalidRooms, Room, RoomName, Rooms, UnknownRoom};
+pub(crate) use room::UnknownRoom;
+pub use room::{InvalidRoomName, InvalidRooms, Room, RoomName, Rooms};
 pub use text::{InvalidText, Limits, Nickname, QuestionText, TooLong};

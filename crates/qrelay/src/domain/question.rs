@@ -21,16 +21,11 @@ impl QuestionId {
 
     /// Parses an id chosen earlier (by the form, so that a student's retry keeps the question's identity).
     /// Only UUID v4 is accepted: anything else was not made by qrelay.
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         Uuid::try_parse(raw.trim())
             .ok()
             .filter(|u| u.get_version_num() == 4)
             .map(Self)
-    }
-
-    /// The underlying UUID.
-    pub fn as_uuid(&self) -> &Uuid {
-        &self.0
     }
 }
 
@@ -63,13 +58,13 @@ pub struct Question {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuestionMessage {
     /// Schema version; always [`QuestionMessage::VERSION`] for documents this code writes.
-    pub v: u32,
+    pub(crate) v: u32,
     pub id: QuestionId,
     pub room: String,
     pub text: String,
     pub nickname: Option<String>,
     /// RFC 3339 in UTC, e.g. `2026-11-22T09:30:00Z`.
-    pub submitted_at: Timestamp,
+    pub(crate) submitted_at: Timestamp,
 }
 
 /// Why a published document can't be turned back into a question.
@@ -89,7 +84,7 @@ pub enum InvalidMessage {
 
 impl QuestionMessage {
     /// The schema version this build writes and reads.
-    pub const VERSION: u32 = 1;
+    pub(crate) const VERSION: u32 = 1;
 
     /// Parses a document from its JSON text.
     pub fn from_json(json: &str) -> Result<Self, InvalidMessage> {
@@ -102,7 +97,7 @@ impl QuestionMessage {
 
     /// Reads the question document from an SQS message body: the standard SNS envelope around it, or the document
     /// itself (raw message delivery, or a message sent to the queue directly).
-    pub fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
+    pub(crate) fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
         match serde_json::from_str::<SnsEnvelope>(body) {
             Ok(envelope) if envelope.kind == "Notification" => Self::from_json(&envelope.message),
             _ => Self::from_json(body),
@@ -127,7 +122,7 @@ struct SnsEnvelope {
 
 impl Question {
     /// The question in an SQS message body (see [`QuestionMessage::from_queue_body`]), parsed again.
-    pub fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
+    pub(crate) fn from_queue_body(body: &str) -> Result<Self, InvalidMessage> {
         Self::try_from(QuestionMessage::from_queue_body(body)?)
     }
 }

@@ -24,12 +24,12 @@ pub struct Rooms(Vec<Room>);
 /// A room name that is not well formed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("room name {0:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '-' or '_'")]
-pub struct InvalidRoomName(pub String);
+pub struct InvalidRoomName(String);
 
 /// A room name that is well formed but not one of the configured rooms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown room {0:?}")]
-pub struct UnknownRoom(pub String);
+pub(crate) struct UnknownRoom(pub(crate) String);
 
 /// A rooms specification that can't be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,17 +114,17 @@ impl Rooms {
     }
 
     /// The room a question without a room goes to: the first configured.
-    pub fn default_room(&self) -> &Room {
+    pub(crate) fn default_room(&self) -> &Room {
         &self.0[0]
     }
 
     /// Looks a room up by name.
-    pub fn get(&self, name: &str) -> Option<&Room> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Room> {
         self.0.iter().find(|r| r.name.as_ref() == name)
     }
 
     /// The room a student asked for, or the default room when they named none.
-    pub fn resolve(&self, requested: Option<&str>) -> Result<&Room, UnknownRoom> {
+    pub(crate) fn resolve(&self, requested: Option<&str>) -> Result<&Room, UnknownRoom> {
         match requested.map(str::trim).filter(|r| !r.is_empty()) {
             None => Ok(self.default_room()),
             Some(name) => self

@@ -28,13 +28,13 @@ pub enum InvalidText {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the text has {actual} characters; at most {max} are allowed")]
 pub struct TooLong {
-    pub max: usize,
-    pub actual: usize,
+    pub(crate) max: usize,
+    pub(crate) actual: usize,
 }
 
 impl QuestionText {
     /// The default limit, in characters.
-    pub const DEFAULT_MAX_CHARS: usize = 1000;
+    pub(crate) const DEFAULT_MAX_CHARS: usize = 1000;
     /// The largest limit a deployment may configure. Rendering for the chat may double the UTF-16 length of the
     /// text (a zero-width space after each `@` and `#`, two units for characters outside the BMP), so 2000
     /// characters is what still fits Rocket.Chat's 5000-unit message limit with room for the header.
@@ -48,17 +48,17 @@ impl QuestionText {
 
 impl Nickname {
     /// The default limit, in characters.
-    pub const DEFAULT_MAX_CHARS: usize = 40;
+    pub(crate) const DEFAULT_MAX_CHARS: usize = 40;
     /// The largest limit a deployment may configure (see [`QuestionText::MAX_CHARS_LIMIT`]).
-    pub const MAX_CHARS_LIMIT: usize = 100;
+    pub(crate) const MAX_CHARS_LIMIT: usize = 100;
 
     /// Parses raw input into a nickname. Line breaks and tabs are not kept: a nickname is one line.
-    pub fn parse(raw: &str, max_chars: usize) -> Result<Self, InvalidText> {
+    pub(crate) fn parse(raw: &str, max_chars: usize) -> Result<Self, InvalidText> {
         clean(raw, max_chars, |_| false).map(Self)
     }
 
     /// Parses an optional nickname: absent or blank input means the student chose none.
-    pub fn parse_optional(raw: Option<&str>, max_chars: usize) -> Result<Option<Self>, TooLong> {
+    pub(crate) fn parse_optional(raw: Option<&str>, max_chars: usize) -> Result<Option<Self>, TooLong> {
         match raw.map(|raw| Self::parse(raw, max_chars)) {
             None | Some(Err(InvalidText::Empty)) => Ok(None),
             Some(Err(InvalidText::TooLong(too_long))) => Err(too_long),
@@ -68,13 +68,13 @@ impl Nickname {
 }
 
 /// How much a student may type, in characters: the question and the nickname. A deployment configures them
-/// within [`QuestionText::MAX_CHARS_LIMIT`] and [`Nickname::MAX_CHARS_LIMIT`].
+/// within [`QuestionText::MAX_CHARS_LIMIT`] and `Nickname::MAX_CHARS_LIMIT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Default [`QuestionText::DEFAULT_MAX_CHARS`].
-    pub question_chars: usize,
+    pub(crate) question_chars: usize,
     /// Default [`Nickname::DEFAULT_MAX_CHARS`].
-    pub nickname_chars: usize,
+    pub(crate) nickname_chars: usize,
 }
 
 impl Default for Limits {

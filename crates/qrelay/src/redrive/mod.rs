@@ -15,22 +15,21 @@ use serde::{Deserialize, Serialize};
 
 pub use movers::{CopyMover, DeadLetterMover, DeadLetterQueue, MoveTask, Moved, NativeMover, Queues};
 
-
 /// What the instructor asks for. Unknown fields are refused, so a typo (`"dryrun"`) can't silently move
 /// everything.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RedriveRequest {
+struct RedriveRequest {
     /// `redrive` (the default) or `status`.
     #[serde(default)]
-    pub action: Action,
+    action: Action,
     /// Report what would move (count, oldest and newest submission time, rooms), moving nothing.
     #[serde(default)]
-    pub dry_run: bool,
+    dry_run: bool,
     /// Move at most this many (copy mode only).
-    pub max_messages: Option<u32>,
+    max_messages: Option<u32>,
     /// `copy` or `native`; the configured default when absent.
-    pub mode: Option<RedriveMode>,
+    mode: Option<RedriveMode>,
 }
 
 /// How dead letters are moved back: chosen by `REDRIVE_MODE`, or per request.
@@ -45,7 +44,7 @@ pub enum RedriveMode {
 
 impl RedriveMode {
     /// The mode as written in a request and in `REDRIVE_MODE`.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Copy => "copy",
             Self::Native => "native",
@@ -68,7 +67,7 @@ impl std::str::FromStr for RedriveMode {
 /// What to do.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Action {
+enum Action {
     #[default]
     Redrive,
     Status,
@@ -102,27 +101,27 @@ impl From<RedriveError> for lambda_runtime::Diagnostic {
 /// What one invocation did, returned as the function's JSON result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RedriveSummary {
-    pub mode: &'static str,
-    pub action: &'static str,
-    pub dry_run: bool,
+    mode: &'static str,
+    action: &'static str,
+    dry_run: bool,
     pub moved: u32,
     pub failed: Vec<Failure>,
     /// Messages still in the dead-letter queue afterwards (approximate, as SQS counts).
     pub remaining: u64,
-    pub elapsed_ms: u64,
+    elapsed_ms: u64,
     /// One sentence for the instructor.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_move: Option<DeadLetterReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tasks: Vec<MoveTask>,
+    tasks: Vec<MoveTask>,
 }
 
 /// A message that could not be moved, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
-    pub message_id: String,
-    pub reason: String,
+    message_id: String,
+    reason: String,
 }
 
 /// What is in the dead-letter queue, without any question text.
@@ -135,7 +134,7 @@ pub struct DeadLetterReport {
     pub rooms: BTreeMap<String, u32>,
     /// Messages that are not readable questions (they are moved back all the same; the consumer dead-letters
     /// them again with the reason).
-    pub unreadable: u32,
+    unreadable: u32,
 }
 
 impl DeadLetterReport {

@@ -7,8 +7,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    SendMessageBatchRequestEntry,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, SendMessageBatchRequestEntry,
 };
 use serde::Serialize;
 
@@ -47,11 +46,11 @@ pub struct Moved {
 /// An SQS message move task, as `ListMessageMoveTasks` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MoveTask {
-    pub task_handle: Option<String>,
-    pub status: Option<String>,
-    pub moved: Option<i64>,
-    pub to_move: Option<i64>,
-    pub failure_reason: Option<String>,
+    pub(crate) task_handle: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) moved: Option<i64>,
+    pub(crate) to_move: Option<i64>,
+    pub(crate) failure_reason: Option<String>,
 }
 
 /// The SQS queues the redrive works on.
@@ -88,7 +87,9 @@ impl Queues {
 #[async_trait]
 impl DeadLetterQueue for Queues {
     async fn depth(&self) -> anyhow::Result<u64> {
-        Ok(crate::sqs::depth(&self.client, &self.dead_letter_queue_url).await?.total())
+        Ok(crate::sqs::depth(&self.client, &self.dead_letter_queue_url)
+            .await?
+            .total())
     }
 
     async fn inspect(&self, stop_at: Instant) -> anyhow::Result<DeadLetterReport> {
