@@ -119,13 +119,3 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
-
-#[cfg(test)]
-mod scratch_leak {
-    /// SCRATCH: leaves a process behind on purpose, to prove .ci/leftovers fails the run.
-    #[test]
-    fn leaves_a_server_behind() {
-        let child = std::process::Command::new("setsid").args(["sleep", "300"]).spawn().expect("spawn");
-        std::mem::forget(child);
-    }
-}
