@@ -134,9 +134,9 @@ impl RunningFunction {
             }
             if self.exited() {
                 anyhow::bail!(
-                    "{} exited instead of answering; its log ends:\n{}",
+                    "{} exited instead of answering; its log ends: {}",
                     self.logical_id,
-                    self.log_tail(5)
+                    self.log_tail(3).replace('\n', " / ")
                 );
             }
             anyhow::ensure!(

@@ -310,10 +310,10 @@ fn http_event(method: &str, route: &str, path: &str, body: Option<&str>) -> Valu
 /// Every AWS call each function made (and the calls Lambda's event source mapping makes with the consumer's
 /// role) replayed against the function's effective role: IAM would refuse what this refuses.
 pub fn replay_calls(
-    stack: &Stack,
     m: &Messaging,
     calls: &[(String, Vec<Call>, Vec<Statement>)],
     secret_arns: &BTreeMap<String, String>,
+    journey_completed: bool,
     report: &mut Report,
 ) {
     report.step("every AWS call the functions made, against their roles (moto enforces no IAM)");
@@ -330,10 +330,13 @@ pub fn replay_calls(
         }
         distinct.sort();
         distinct.dedup();
-        report.check(
-            !distinct.is_empty(),
-            format!("{function} made AWS calls ({})", distinct.len()),
-        );
+        // A journey that stopped early leaves some functions without calls; that failure is reported already.
+        if journey_completed {
+            report.check(
+                !distinct.is_empty(),
+                format!("{function} made AWS calls ({})", distinct.len()),
+            );
+        }
         for (action, resource) in distinct {
             let allowed = iam::allowing(statements, &action, &resource);
             report.check(
@@ -347,7 +350,6 @@ pub fn replay_calls(
             );
         }
     }
-    let _ = stack;
 }
 
 /// The ARN IAM evaluates a call's target as: a queue URL's queue, a secret id's full ARN.

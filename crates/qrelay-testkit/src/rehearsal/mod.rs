@@ -223,6 +223,7 @@ async fn run_scenario(
                 named,
                 format!("CloudFormation would refuse the deploy, citing {name}: {refusals:?}"),
             );
+            explain_secret_refusal(context, scenario, report).await;
             return Ok(());
         }
         (Ok(_), Expect::Refused(name)) => {
@@ -350,15 +351,14 @@ async fn run_scenario(
     };
     let plan = plan(&stack, scenario, &outputs)?;
     let journey = journey::run(&stack, &m, &routes, &mut functions, context.chat, &plan, report).await;
+    let completed = journey.is_ok();
     if let Err(e) = journey {
         report.fail(format!("the journey stopped: {e:#}"));
         for f in [&functions.intake, &functions.consumer, &functions.redrive] {
-            report.note(format!(
-                "{} log ({}):\n{}",
-                f.logical_id,
-                f.log_path().display(),
-                f.log_tail(8)
-            ));
+            let tail = f.log_tail(8);
+            if !tail.is_empty() {
+                report.note(format!("{} log ({}):\n{tail}", f.logical_id, f.log_path().display()));
+            }
         }
     }
 
@@ -373,8 +373,37 @@ async fn run_scenario(
         .zip(["intake", "consumer", "redrive"])
         .map(|(f, binary)| (binary.to_owned(), f.calls(), roles[binary].1.clone()))
         .collect();
-    journey::replay_calls(&stack, &m, &calls, &secret_arns, report);
+    journey::replay_calls(&m, &calls, &secret_arns, completed, report);
     Ok(())
+}
+
+/// Why an existing secret's ARN without its suffix must be refused: the consumer's role grants
+/// `secretsmanager:GetSecretValue` on the ARN as given, and IAM matches it to no secret.
+async fn explain_secret_refusal(context: &Context<'_>, scenario: &Scenario, report: &mut Report) {
+    let Some((_, given)) = scenario
+        .parameters
+        .iter()
+        .find(|(name, _)| name == wiring::EXISTING_SECRET_PARAMETER)
+    else {
+        return;
+    };
+    let secrets = aws_sdk_secretsmanager::Client::new(context.sdk);
+    let Ok(Some(full)) = secrets.describe_secret().secret_id(given).send().await.map(|d| d.arn) else {
+        return;
+    };
+    let role = iam::Statement::all_of(&serde_json::json!({ "Statement": [{
+        "Sid": "ReadChatSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": given
+    }]}));
+    let denied = iam::allowing(&role, "secretsmanager:GetSecretValue", &full).is_none();
+    report.note(format!(
+        "why: deployed, the consumer's role would grant GetSecretValue on {given}, which IAM {} to the secret's ARN \
+         {full}: the consumer would be refused its credentials and every question would dead-letter",
+        if denied {
+            "does not match"
+        } else {
+            "matches (unexpectedly)"
+        }
+    ));
 }
 
 async fn start_function(
