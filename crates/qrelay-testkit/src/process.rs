@@ -119,20 +119,3 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
-
-#[cfg(test)]
-mod scratch_leak {
-    /// SCRATCH: leaves a server behind on purpose (output detached, as a real server's is), to prove that
-    /// .ci/leftovers fails the run.
-    #[test]
-    fn leaves_a_server_behind() {
-        let child = std::process::Command::new("setsid")
-            .args(["sleep", "300"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::mem::forget(child);
-    }
-}
