@@ -12,6 +12,6 @@ pub mod ports;
 mod server;
 mod system;
 
-pub use server::{Running, start};
 pub use config::{ChatChoice, LocalConfig};
+pub use server::{Running, start};
 pub use system::{Backend, System};

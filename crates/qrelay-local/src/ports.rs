@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_lambda_events::sqs::SqsMessageAttribute;
 use qrelay::consumer::QueueControl;
-use qrelay::sqs::DEAD_LETTER_REASON;
 use qrelay::domain::QuestionMessage;
 use qrelay::publish::QuestionPublisher;
 use qrelay::redrive::{DeadLetterMover, DeadLetterQueue, DeadLetterReport, MoveTask, Moved};
+use qrelay::sqs::DEAD_LETTER_REASON;
 
 use crate::memq::MemQueue;
 

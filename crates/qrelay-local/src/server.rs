@@ -16,8 +16,8 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::pages;
 use crate::config::LocalConfig;
+use crate::pages;
 use crate::system::System;
 
 /// A running local system.

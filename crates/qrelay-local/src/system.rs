@@ -61,7 +61,10 @@ impl System {
             ChatChoice::Board => (board.clone(), "board"),
             ChatChoice::Chat { kind, secret } => {
                 let secrets = Arc::new(StaticSecret(secret.clone()));
-                (qrelay::chat::poster(kind, http_client(REQUEST_TIMEOUT)?, secrets), kind.label())
+                (
+                    qrelay::chat::poster(kind, http_client(REQUEST_TIMEOUT)?, secrets),
+                    kind.label(),
+                )
             }
         };
         let outage = Arc::new(OutageSwitch::new(chat));
@@ -74,7 +77,11 @@ impl System {
                     queue: queue.clone(),
                     dead_letters,
                 };
-                (intake(Arc::new(MemTopic(queue))), Backend::Memory(queues.clone()), Arc::new(queues))
+                (
+                    intake(Arc::new(MemTopic(queue))),
+                    Backend::Memory(queues.clone()),
+                    Arc::new(queues),
+                )
             }
             Some(endpoint) => {
                 let sdk = aws_config(endpoint).await;

@@ -37,7 +37,10 @@ impl Moto {
     pub async fn try_start() -> anyhow::Result<Self> {
         let program = Self::program();
         let port = free_port();
-        let server = Server::spawn(&program, &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()])?;
+        let server = Server::spawn(
+            &program,
+            &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+        )?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let client = qrelay::chat::http_client(Duration::from_secs(5))?;
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -15,6 +15,8 @@ pub fn question(room: &str, text: &str) -> Question {
 
 /// The text of `events/<name>`, the sample events `cargo lambda invoke --data-file` uses.
 pub fn event(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
