@@ -8,7 +8,7 @@
 
 use serde_yaml_ng::Value;
 
-use qrelay::config::{ConsumerConfig, IntakeConfig, RedriveConfig};
+use qrelay::config::{self, ConsumerConfig, IntakeConfig, RedriveConfig};
 use qrelay_testkit::rehearsal::iam;
 use qrelay_testkit::rehearsal::template::allowed_pattern_matches;
 
@@ -523,6 +523,140 @@ fn alarms_publish_to_a_topic_cloudwatch_can_use() {
             .concat()
             .contains("RedriveFunction"),
         "the dead-letter alarm tells the instructor which function moves the questions back"
+    );
+}
+
+/// The consumer sends the bot's token with every request to `ChatUrl`: over plain HTTP anyone on the way could
+/// read it. CloudFormation refuses such a URL before anything is created, and the template accepts exactly the URLs
+/// the consumer's configuration accepts, so a deploy never succeeds only to fail the consumer's first cold start.
+#[test]
+fn the_chat_url_parameter_refuses_plain_http() {
+    let t = template();
+    let pattern = t["Parameters"]["ChatUrl"]["AllowedPattern"]
+        .as_str()
+        .expect("ChatUrl has an AllowedPattern");
+    let accepts = |value: &str| allowed_pattern_matches(pattern, value).expect("a valid pattern");
+    for (value, accepted, why) in [
+        ("", true, "empty: ChatKind webhook needs no server URL"),
+        ("https://chat.example.com", true, "HTTPS"),
+        (
+            "https://chat.example.com:8443/rocket",
+            true,
+            "HTTPS with a port and a path",
+        ),
+        (
+            "http://chat.example.com",
+            false,
+            "plain HTTP: the token would travel in cleartext",
+        ),
+        (
+            "http://10.0.0.5:3000",
+            false,
+            "plain HTTP inside a VPC still crosses a network",
+        ),
+        (
+            "http://localhost.example.com",
+            false,
+            "not loopback, only named like it",
+        ),
+        (
+            "http://localhost@chat.example.com",
+            false,
+            "a user name of localhost, on a remote host",
+        ),
+        (
+            "http://127.0.0.1:80@chat.example.com",
+            false,
+            "the same with a port-like password",
+        ),
+        (
+            "http://127.0.0.1:3000",
+            true,
+            "loopback (the deploy rehearsal's fake chat): never leaves the machine",
+        ),
+        ("http://localhost:3000", true, "loopback by name"),
+        ("http://[::1]:3000", true, "IPv6 loopback"),
+        ("ftp://chat.example.com", false, "not HTTP"),
+        ("https://", false, "no host"),
+    ] {
+        assert_eq!(accepts(value), accepted, "template, {value:?}: {why}");
+        if !value.is_empty() {
+            assert_eq!(
+                config::chat_url(&[("CHAT_URL", value)]).is_ok(),
+                accepted,
+                "the consumer's configuration, {value:?}: {why}"
+            );
+        }
+    }
+}
+
+/// The stage's throttle is one bucket for every client: a single script posting as fast as it may would take all of
+/// it, put ~72,000 questions an hour into the chat and answer every other student 429. Posting a question gets its
+/// own, lower bucket, sized for a class asking at once; the form page keeps the stage's.
+#[test]
+fn posting_a_question_has_its_own_throttle_below_the_forms() {
+    let t = template();
+    let api = properties(&t, "FormApi");
+    let default = &api["DefaultRouteSettings"];
+    let route = &api["RouteSettings"]["POST /questions"];
+    assert!(
+        route.is_mapping(),
+        "FormApi has RouteSettings for POST /questions: {api:?}"
+    );
+    let default_of = |parameter: &str| -> f64 {
+        let declared = &t["Parameters"][parameter];
+        assert_eq!(declared["Type"].as_str(), Some("Number"), "{parameter} is a number");
+        assert_eq!(
+            declared["MinValue"].as_u64(),
+            Some(1),
+            "{parameter} can't switch the route off"
+        );
+        declared["Default"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{parameter} has a numeric default"))
+    };
+    for (setting, stage_parameter, route_parameter) in [
+        ("ThrottlingRateLimit", "ThrottleRateLimit", "QuestionThrottleRateLimit"),
+        (
+            "ThrottlingBurstLimit",
+            "ThrottleBurstLimit",
+            "QuestionThrottleBurstLimit",
+        ),
+    ] {
+        assert_eq!(targets(&default[setting]), [stage_parameter], "the stage's {setting}");
+        assert_eq!(
+            targets(&route[setting]),
+            [route_parameter],
+            "POST /questions' {setting}"
+        );
+        let (stage, question) = (default_of(stage_parameter), default_of(route_parameter));
+        assert!(
+            question < stage,
+            "{route_parameter} ({question}) is below {stage_parameter} ({stage}) by default"
+        );
+    }
+    let routes: Vec<String> = api["RouteSettings"]
+        .as_mapping()
+        .expect("RouteSettings is a map")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        routes,
+        ["POST /questions"],
+        "the form's GET routes keep the stage's throttle"
+    );
+    let posts = resource(&t, "IntakeFunction")["Properties"]["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+        .filter(|e| e["Properties"]["Method"].as_str() == Some("POST"))
+        .map(|e| e["Properties"]["Path"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        posts,
+        ["/questions"],
+        "the route key names the one POST route the API has"
     );
 }
 

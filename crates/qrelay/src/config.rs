@@ -95,6 +95,30 @@ pub fn limits(src: &dyn Source) -> Result<Limits, ConfigError> {
     })
 }
 
+/// `CHAT_URL`: the Rocket.Chat server, which must be `https://`. The bot's token goes with every request to it, so
+/// over plain HTTP anyone on the way could read it. A loopback address (`http://127.0.0.1`, `http://localhost`,
+/// `http://[::1]`, any port) is the exception: the local runner and the tests' fake chat listen there, and nothing
+/// sent to it leaves the machine. `template.yaml`'s `ChatUrl` pattern accepts the same URLs.
+pub fn chat_url(src: &dyn Source) -> Result<String, ConfigError> {
+    let name = ConsumerConfig::REQUIRED_FOR_ROCKETCHAT;
+    let raw = required(src, name)?;
+    let invalid = |why: &str| ConfigError::Invalid {
+        name,
+        reason: format!(
+            "{raw:?} {why}: it must be an https:// URL such as https://chat.example.com, since the bot's token goes \
+             with every request (plain http:// only for a loopback address: 127.0.0.1, localhost, [::1])"
+        ),
+    };
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| invalid(&format!("is not a URL ({e})")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" => Ok(raw),
+        "http" if loopback => Ok(raw),
+        "http" => Err(invalid("is plain HTTP to a host that is not loopback")),
+        _ => Err(invalid("is not an HTTP URL")),
+    }
+}
+
 /// The intake function's configuration.
 #[derive(Debug, Clone)]
 pub struct IntakeConfig {
@@ -156,9 +180,7 @@ impl ConsumerConfig {
 
     pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let chat = match src.get("CHAT_KIND").as_deref().map(str::trim) {
-            None | Some("rocketchat") => ChatKind::RocketChat {
-                url: required(src, Self::REQUIRED_FOR_ROCKETCHAT)?,
-            },
+            None | Some("rocketchat") => ChatKind::RocketChat { url: chat_url(src)? },
             Some("webhook") => ChatKind::Webhook,
             Some(other) => {
                 return Err(ConfigError::Invalid {
@@ -377,6 +399,51 @@ mod tests {
             required_by(RedriveConfig::from_source, &redrive),
             sorted(RedriveConfig::REQUIRED)
         );
+    }
+
+    /// The bot's token goes with every request to the chat: over plain HTTP anyone on the way could read it.
+    /// Loopback is the exception, for the local runner and the tests' fake chat: it never leaves the machine.
+    #[test]
+    fn the_chat_url_must_be_https_except_on_loopback() {
+        let with_url = |url: &'static str| {
+            [
+                ("ROOMS", "general"),
+                ("CHAT_URL", url),
+                ("CHAT_SECRET_ID", "qrelay/chat"),
+                ("QUEUE_URL", "https://sqs/q"),
+                ("DEAD_LETTER_QUEUE_URL", "https://sqs/dlq"),
+            ]
+        };
+        for (url, accepted) in [
+            ("https://chat.example.com", true),
+            ("https://chat.example.com:8443/rocket", true),
+            ("http://127.0.0.1:3000", true),
+            ("http://localhost:3000", true),
+            ("http://localhost", true),
+            ("http://[::1]:8080", true),
+            ("http://chat.example.com", false),
+            ("http://10.0.0.5:3000", false),
+            ("http://localhost.example.com", false),
+            ("http://localhost@chat.example.com", false),
+            ("http://127.0.0.1:80@chat.example.com/", false),
+            ("ftp://chat.example.com", false),
+            ("chat.example.com", false),
+            ("https://", false),
+        ] {
+            let result = ConsumerConfig::from_source(&with_url(url));
+            match (result, accepted) {
+                (Ok(config), true) => assert_eq!(config.chat, ChatKind::RocketChat { url: url.into() }, "{url}"),
+                (Err(e), false) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains("CHAT_URL") && message.contains("https://"),
+                        "{url}: the error names the variable and the fix: {message}"
+                    );
+                }
+                (Ok(_), false) => panic!("{url} is accepted, but the token would travel in cleartext"),
+                (Err(e), true) => panic!("{url} is refused: {e}"),
+            }
+        }
     }
 
     #[test]

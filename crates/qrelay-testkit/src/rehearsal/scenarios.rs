@@ -65,6 +65,8 @@ pub fn all(chat_url: &str, existing_secret_arn: &str) -> Vec<Scenario> {
                 ("MaxNicknameChars", "100"),
                 ("ThrottleRateLimit", "5"),
                 ("ThrottleBurstLimit", "10"),
+                ("QuestionThrottleRateLimit", "2"),
+                ("QuestionThrottleBurstLimit", "5"),
                 ("AlarmEmail", "instructor@example.com"),
                 ("ChatInstanceId", "i-0123456789abcdef0"),
                 ("ExistingChatSecretArn", existing_secret_arn),

@@ -767,6 +767,15 @@ pub fn check_api(
                 && throttling["ThrottlingBurstLimit"].to_string().trim_matches('"') == parameter("ThrottleBurstLimit"),
             format!("{id} throttles every route to ThrottleRateLimit/ThrottleBurstLimit ({throttling})"),
         );
+        let questions = &properties["RouteSettings"]["POST /questions"];
+        report.check(
+            questions["ThrottlingRateLimit"].to_string().trim_matches('"') == parameter("QuestionThrottleRateLimit")
+                && questions["ThrottlingBurstLimit"].to_string().trim_matches('"')
+                    == parameter("QuestionThrottleBurstLimit"),
+            format!(
+                "{id} throttles POST /questions to QuestionThrottleRateLimit/QuestionThrottleBurstLimit ({questions})"
+            ),
+        );
         let log = &properties["AccessLogSettings"];
         let format = log["Format"].as_str().unwrap_or_default();
         let destination = log["DestinationArn"].as_str().unwrap_or_default();

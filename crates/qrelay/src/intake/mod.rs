@@ -102,7 +102,10 @@ impl Intake {
             sent: query_param(req, "sent").is_some(),
             ..FormState::default()
         };
-        html(StatusCode::OK, self.render(lang, room, &links, &state))
+        html(
+            StatusCode::OK,
+            self.render(lang, room, &links, QuestionId::new_random(), &state),
+        )
     }
 
     /// An SVG QR code of the room's form link, for the instructor to project.
@@ -117,9 +120,16 @@ impl Intake {
         }
     }
 
-    fn render(&self, lang: Lang, room: &Room, links: &PageLinks<'_>, state: &FormState<'_>) -> String {
-        let id = QuestionId::new_random().to_string();
-        page::render_form(lang, room, links, self.limits, &id, state)
+    /// The form page, whose next post will carry `submission_id`.
+    fn render(
+        &self,
+        lang: Lang,
+        room: &Room,
+        links: &PageLinks<'_>,
+        submission_id: QuestionId,
+        state: &FormState<'_>,
+    ) -> String {
+        page::render_form(lang, room, links, self.limits, &submission_id.to_string(), state)
     }
 
     async fn submit(&self, req: &Request) -> Response<Body> {
@@ -137,13 +147,18 @@ impl Intake {
             text: form.text.clone().unwrap_or_default(),
             nickname: form.nickname.clone().unwrap_or_default(),
             room: form.room.clone(),
+            submission_id: form.submission_id(),
         };
         let question = match form.into_question(&self.rooms, self.limits, jiff::Timestamp::now()) {
             Ok(question) => question,
             Err(e) => {
                 info!(outcome = "rejected", code = e.code().as_str(), "question refused");
                 return if as_html {
-                    self.form_error(lang, &kept, &e)
+                    // This post published nothing, so keeping its id adds no risk, and the id still names the
+                    // question the student is fixing: if an earlier attempt under it (a 503 page's) did reach the
+                    // chat, the corrected resend is recognised as that question instead of being posted twice.
+                    // An invalid or missing id is replaced by a new one.
+                    self.form_error(lang, &kept, kept.submission_id, &e)
                 } else {
                     json_error(&e)
                 };
@@ -175,7 +190,14 @@ impl Intake {
                 );
                 let e = IntakeError::Unavailable(cause);
                 if as_html {
-                    self.form_error(lang, &kept, &e)
+                    // SNS may have taken the question even though its answer never reached us (a timeout after
+                    // the publish). The page must then carry the id the question was published under, so that a
+                    // resend is the same question, which the consumer posts once; a new id would post it twice.
+                    // If the student edits the text before resending and the first publish did go through, the
+                    // edit is the one dropped as a duplicate: the original question is in the chat, which is the
+                    // better failure than the same question twice. The id is the published one, not merely the
+                    // posted one, so a post from an old page without an id is covered too.
+                    self.form_error(lang, &kept, Some(question.id), &e)
                 } else {
                     json_error(&e)
                 }
@@ -191,8 +213,15 @@ impl Intake {
         }
     }
 
-    /// The form again, as the answer to a plain form post, with the student's text kept and the error explained.
-    fn form_error(&self, lang: Lang, kept: &Kept, e: &IntakeError) -> Response<Body> {
+    /// The form again, as the answer to a plain form post, with the student's text kept and the error explained;
+    /// its next post carries `submission_id`, or a new id when there is none to keep.
+    fn form_error(
+        &self,
+        lang: Lang,
+        kept: &Kept,
+        submission_id: Option<QuestionId>,
+        e: &IntakeError,
+    ) -> Response<Body> {
         let rooms = &self.rooms;
         let room = kept
             .room
@@ -211,7 +240,8 @@ impl Intake {
             error: Some(e.code()),
             sent: false,
         };
-        html_error(e, self.render(lang, room, &links, &state))
+        let submission_id = submission_id.unwrap_or_else(QuestionId::new_random);
+        html_error(e, self.render(lang, room, &links, submission_id, &state))
     }
 
     fn error_response(&self, req: &Request, e: &IntakeError) -> Response<Body> {
@@ -241,6 +271,8 @@ struct Kept {
     text: String,
     nickname: String,
     room: Option<String>,
+    /// The posted `submission_id` when it is a valid one.
+    submission_id: Option<QuestionId>,
 }
 
 #[cfg(test)]

@@ -61,6 +61,11 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, IntakeError> {
 }
 
 impl IntakeForm {
+    /// The posted `submission_id`, if it is one qrelay could have made (a UUID v4); `None` when absent or invalid.
+    pub(crate) fn submission_id(&self) -> Option<QuestionId> {
+        self.submission_id.as_deref().and_then(QuestionId::parse)
+    }
+
     /// Parses every field; the question gets the submission id the form chose, or a new one.
     pub(crate) fn into_question(self, rooms: &Rooms, limits: Limits, now: Timestamp) -> Result<Question, IntakeError> {
         let text = QuestionText::parse(self.text.as_deref().unwrap_or_default(), limits.question_chars)?;

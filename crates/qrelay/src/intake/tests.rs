@@ -7,18 +7,22 @@ use async_trait::async_trait;
 use lambda_http::{Body, Response};
 use proptest::prelude::*;
 
+use super::error::ErrorCode;
 use super::*;
 
 /// Records what it is asked to publish; fails every publish when `failing`.
 #[derive(Default)]
 struct FakePublisher {
     published: Mutex<Vec<QuestionMessage>>,
+    /// The id of every publish asked for, failed ones included.
+    attempted: Mutex<Vec<QuestionId>>,
     failing: bool,
 }
 
 #[async_trait]
 impl QuestionPublisher for FakePublisher {
     async fn publish(&self, question: &QuestionMessage) -> anyhow::Result<String> {
+        self.attempted.lock().expect("lock").push(question.id);
         if self.failing {
             anyhow::bail!("SNS is unreachable (fake)");
         }
@@ -386,4 +390,142 @@ async fn query_parameters_work_without_api_gateway_too() {
     let html = body_text(&intake_with(Arc::default()).handle(request).await);
     assert!(html.contains("<html lang=\"en\">"), "?lang=en read from the URI");
     assert!(html.contains("Sent!"), "?sent=1 read from the URI");
+}
+
+/// A plain form post (`application/x-www-form-urlencoded`, `Accept: text/html`) of `fields`, as a browser without
+/// JavaScript sends the form.
+fn form_post(fields: &[(&str, &str)]) -> Request {
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/intake-post-form.json")).expect("json");
+    event["body"] = serde_urlencoded::to_string(fields).expect("form encoding").into();
+    event["isBase64Encoded"] = false.into();
+    lambda_http::request::from_str(&event.to_string()).expect("event")
+}
+
+/// The `submission_id` the rendered form will send with the next post.
+fn hidden_submission_id(html: &str) -> &str {
+    let marker = "name=\"submission_id\" value=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no submission_id field: {html}"))
+        + marker.len();
+    let len = html[start..].find('"').expect("the value is quoted");
+    &html[start..start + len]
+}
+
+#[tokio::test]
+async fn a_resend_after_a_503_page_reuses_the_posted_submission_id() {
+    // The publish may have reached SNS even though its answer did not reach us: a resend of the 503 page must be
+    // the same question, or the consumer would post it twice.
+    let publisher = Arc::new(FakePublisher {
+        failing: true,
+        ..Default::default()
+    });
+    let id = "0b7a3f0e-3c55-4f5e-9b1e-2a6d5c4b3a21";
+    let posted = form_post(&[
+        ("text", "What is a lifetime?"),
+        ("room", "general"),
+        ("lang", "en"),
+        ("submission_id", id),
+    ]);
+
+    let response = intake_with(publisher).handle(posted).await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = body_text(&response);
+    assert_eq!(hidden_submission_id(&html), id, "the resend is the same question");
+}
+
+#[tokio::test]
+async fn a_503_page_for_a_post_without_an_id_carries_the_id_it_was_published_under() {
+    // A page cached from before the form sent ids posts none; the question got one here, and may be queued under
+    // it: the resend must carry that one.
+    let publisher = Arc::new(FakePublisher {
+        failing: true,
+        ..Default::default()
+    });
+    let response = intake_with(publisher.clone())
+        .handle(form_post(&[("text", "What is a lifetime?"), ("lang", "en")]))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let attempted = publisher.attempted.lock().expect("lock").clone();
+    assert_eq!(attempted.len(), 1, "one publish attempted");
+    assert_eq!(
+        hidden_submission_id(&body_text(&response)),
+        attempted[0].to_string(),
+        "the page carries the id of the attempted publish"
+    );
+}
+
+#[tokio::test]
+async fn the_error_pages_of_a_plain_form_post_keep_a_valid_posted_id_and_renew_an_invalid_one() {
+    let id = "0b7a3f0e-3c55-4f5e-9b1e-2a6d5c4b3a21";
+    let too_long = "x".repeat(Limits::default().question_chars + 1);
+    let cases = [
+        (
+            "text too long",
+            vec![("text", too_long.as_str()), ("submission_id", id)],
+            ErrorCode::TextTooLong,
+            Some(id),
+        ),
+        (
+            "empty text",
+            vec![("text", " "), ("submission_id", id)],
+            ErrorCode::EmptyText,
+            Some(id),
+        ),
+        (
+            "unknown room",
+            vec![("text", "q"), ("room", "python"), ("submission_id", id)],
+            ErrorCode::UnknownRoom,
+            Some(id),
+        ),
+        (
+            "invalid id",
+            vec![("text", "q"), ("submission_id", "1234")],
+            ErrorCode::InvalidSubmissionId,
+            None,
+        ),
+        (
+            "a UUID that is not v4",
+            vec![("text", "q"), ("submission_id", "0b7a3f0e-3c55-1f5e-9b1e-2a6d5c4b3a21")],
+            ErrorCode::InvalidSubmissionId,
+            None,
+        ),
+    ];
+    for (what, fields, code, kept) in cases {
+        let publisher = Arc::new(FakePublisher::default());
+        let mut fields = fields;
+        fields.push(("lang", "en"));
+
+        let response = intake_with(publisher.clone()).handle(form_post(&fields)).await;
+
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+        let html = body_text(&response);
+        let message = strings::Strings::of(Lang::En).errors.get(code);
+        let escaped = message
+            .replace('&', "&amp;")
+            .replace('\'', "&#39;")
+            .replace('"', "&quot;");
+        assert!(html.contains(&escaped), "{what}: the page explains {code:?}");
+        let rendered = hidden_submission_id(&html);
+        match kept {
+            Some(id) => assert_eq!(rendered, id, "{what}: nothing was published, the id is kept"),
+            None => {
+                assert!(
+                    QuestionId::parse(rendered).is_some(),
+                    "{what}: a fresh valid id, not {rendered:?}"
+                );
+                assert!(
+                    fields.iter().all(|(_, v)| *v != rendered),
+                    "{what}: the invalid id is not sent back"
+                );
+            }
+        }
+        assert!(
+            publisher.published.lock().expect("lock").is_empty(),
+            "{what}: nothing published"
+        );
+    }
 }
