@@ -2,7 +2,8 @@
 //! run by `.ci/test` after `.ci/sam-check`. Exits non-zero when any check fails.
 //!
 //! Options: `--template PATH` (a mutated copy of template.yaml, to see the rehearsal catch it), `--scenario NAME`
-//! (repeatable: defaults, webhook, all-optional, refused-no-chat-url, refused-secret-without-suffix),
+//! (repeatable: defaults, webhook, all-optional, refused-no-chat-url, refused-plain-http-chat-url,
+//! refused-secret-without-suffix),
 //! `--no-build` (use the functions' binaries already in target/debug).
 
 use std::path::PathBuf;

@@ -12,7 +12,7 @@
 //! 4. The real binaries run with exactly the environment the stack gave them: a question in through intake,
 //!    posted after `put-secret-value`, another dead-lettered through an outage and redriven; every AWS call they
 //!    made is replayed against their roles.
-//! 5. `Rules` and parameter constraints, which moto ignores, are evaluated here: two deploys must be refused.
+//! 5. `Rules` and parameter constraints, which moto ignores, are evaluated here: three deploys must be refused.
 //!
 //! Everything it starts (moto, the functions) is owned by a guard from [`crate::process`], so nothing outlives it.
 

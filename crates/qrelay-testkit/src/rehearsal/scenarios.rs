@@ -1,4 +1,4 @@
-//! The deploys the rehearsal makes: the defaults, a webhook, every optional parameter set, and two deploys
+//! The deploys the rehearsal makes: the defaults, a webhook, every optional parameter set, and three deploys
 //! CloudFormation must refuse (which moto would accept, since it ignores `Rules` and parameter constraints).
 
 /// One deploy to rehearse.
@@ -81,6 +81,13 @@ pub fn all(chat_url: &str, existing_secret_arn: &str) -> Vec<Scenario> {
             what: "ChatKind rocketchat without ChatUrl: CloudFormation's Rules refuse it",
             parameters: Vec::new(),
             expect: Expect::Refused("RocketChatNeedsItsUrl"),
+            room: "general",
+        },
+        Scenario {
+            name: "refused-plain-http-chat-url",
+            what: "ChatUrl over plain HTTP: the bot's token would travel in cleartext",
+            parameters: pairs(&[("ChatUrl", "http://chat.example.com")]),
+            expect: Expect::Refused("ChatUrl"),
             room: "general",
         },
         Scenario {
