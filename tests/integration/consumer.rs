@@ -10,6 +10,11 @@ use rocketchat_fake::Mode;
 
 use crate::support::pipeline::{MAX_RECEIVE_COUNT, Pipeline};
 
+/// The deadline Lambda gives an invocation of the consumer (its timeout in template.yaml).
+fn in_thirty_seconds() -> SystemTime {
+    SystemTime::now() + qrelay_testkit::event_source::FUNCTION_TIMEOUT
+}
+
 #[tokio::test]
 async fn a_hundred_questions_are_each_posted_once_in_their_channels() {
     let pipeline = Pipeline::start().await;
@@ -111,8 +116,8 @@ async fn the_same_record_handled_twice_posts_one_message() {
     pipeline.publish("general", "duplicate me").await;
     let event = pipeline.receive().await;
 
-    let first = pipeline.consumer.handle(event.clone()).await;
-    let second = pipeline.consumer.handle(event).await;
+    let first = pipeline.consumer.handle(event.clone(), in_thirty_seconds()).await;
+    let second = pipeline.consumer.handle(event, in_thirty_seconds()).await;
 
     assert!(
         first.batch_item_failures.is_empty() && second.batch_item_failures.is_empty(),
@@ -131,9 +136,9 @@ async fn the_same_record_handled_twice_concurrently_posts_one_message() {
     assert_eq!(event.records.len(), 5);
 
     let (a, b, c) = tokio::join!(
-        pipeline.consumer.handle(event.clone()),
-        pipeline.consumer.handle(event.clone()),
-        pipeline.consumer.handle(event)
+        pipeline.consumer.handle(event.clone(), in_thirty_seconds()),
+        pipeline.consumer.handle(event.clone(), in_thirty_seconds()),
+        pipeline.consumer.handle(event, in_thirty_seconds())
     );
 
     for (n, response) in [a, b, c].iter().enumerate() {
@@ -352,7 +357,7 @@ async fn the_sample_events_are_handled_as_documented() {
         let before = pipeline.chat.messages().len();
         let event: aws_lambda_events::sqs::SqsEvent = serde_json::from_str(json).expect(name);
 
-        let response = pipeline.consumer.handle(event).await;
+        let response = pipeline.consumer.handle(event, in_thirty_seconds()).await;
 
         assert!(
             response.batch_item_failures.is_empty(),
@@ -409,5 +414,63 @@ async fn a_version_1_question_with_a_field_this_consumer_does_not_know_is_delive
         "{}",
         messages[0].msg
     );
+    assert!(pipeline.dead_letters().await.is_empty(), "nothing dead-lettered");
+}
+
+#[tokio::test]
+async fn a_slow_chat_gets_a_partial_batch_answered_before_the_deadline_and_every_question_once() {
+    // Arrange: the chat stores each post but answers every call after 1.5 s, the consumer's chat timeout is 2 s,
+    // and the invocation has 14 s (the 3 s, 4 s and 30 s, scaled down). Ten questions of one room, posted
+    // one after another, would need 16.5 s, so Lambda would kill the invocation and every record would come back.
+    let pipeline = Pipeline::start_with_timeout(Duration::from_secs(2)).await;
+    let mut ids = HashSet::new();
+    for n in 0..10 {
+        ids.insert(message_id(pipeline.publish("general", &format!("slow chat {n}")).await));
+    }
+    pipeline.chat.set_mode(Mode::Slow(Duration::from_millis(1500)));
+    let event = pipeline.receive().await;
+    assert_eq!(event.records.len(), 10, "one batch of ten");
+
+    // Act
+    let started = std::time::Instant::now();
+    let response = pipeline
+        .consumer
+        .handle(event.clone(), SystemTime::now() + Duration::from_secs(14))
+        .await;
+    let took = started.elapsed();
+
+    // Assert: answered in time, with the records it had no time for reported failed, and then each question
+    // posted exactly once when they come back.
+    assert!(
+        took < Duration::from_secs(14),
+        "the handler answered after its deadline: {took:?}"
+    );
+    let failed = response.batch_item_failures.len();
+    assert!(
+        (1..10).contains(&failed),
+        "a partial batch: some posted, the rest left for later ({failed} failed)"
+    );
+    pipeline
+        .poller
+        .delete_succeeded(&event, &response)
+        .await
+        .expect("delete");
+    assert_eq!(
+        pipeline.chat.messages().len(),
+        10 - failed,
+        "the ones not failed are posted"
+    );
+    pipeline.chat.set_mode(Mode::Up);
+    pipeline.fast_forward().await;
+    pipeline.drain(10).await;
+    let messages = pipeline.chat.messages();
+    let posted: HashSet<String> = messages.iter().map(|m| m.id.clone()).collect();
+    assert_eq!(
+        messages.len(),
+        10,
+        "none posted twice: {:?}",
+        messages.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    assert_eq!(posted, ids, "every question posted");
     assert!(pipeline.dead_letters().await.is_empty(), "nothing dead-lettered");
 }

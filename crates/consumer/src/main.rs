@@ -2,6 +2,7 @@
 //! failures. Everything but the wiring lives in `qrelay::consumer` and `qrelay::chat`.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -22,9 +23,11 @@ async fn main() -> Result<(), Error> {
     ));
     let chat = poster(&config.chat, http_client(config.chat_timeout)?, secrets);
     let queue = SqsQueueControl::lazy(aws, &config.queue_url, &config.dead_letter_queue_url);
-    let consumer = &Consumer::new(config.rooms, config.time_zone, config.backoff, chat, Arc::new(queue));
+    let consumer = &Consumer::new(config.rooms, config.time_zone, config.backoff, chat, Arc::new(queue))
+        .with_chat_timeout(config.chat_timeout);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(consumer.handle(event.payload).await)
+        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        Ok::<_, Error>(consumer.handle(event.payload, deadline).await)
     }))
     .await
 }

@@ -22,7 +22,8 @@ impl System {
                 let received = records.len();
                 let mut event = SqsEvent::default();
                 event.records = records;
-                let response = self.consumer.handle(event.clone()).await;
+                let deadline = std::time::SystemTime::now() + qrelay_testkit::event_source::FUNCTION_TIMEOUT;
+                let response = self.consumer.handle(event.clone(), deadline).await;
                 let failed: Vec<&str> = response
                     .batch_item_failures
                     .iter()

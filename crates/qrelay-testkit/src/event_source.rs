@@ -8,6 +8,9 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemA
 
 use qrelay::consumer::Consumer;
 
+/// The consumer function's timeout in template.yaml: each batch handed over here has this long, as in Lambda.
+pub const FUNCTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Polls one SQS queue on behalf of a consumer.
 #[derive(Debug, Clone)]
 pub struct SqsPoller {
@@ -134,7 +137,9 @@ impl SqsPoller {
         if received == 0 {
             return Ok(Poll::default());
         }
-        let response = consumer.handle(event.clone()).await;
+        let response = consumer
+            .handle(event.clone(), std::time::SystemTime::now() + FUNCTION_TIMEOUT)
+            .await;
         self.delete_succeeded(&event, &response).await?;
         Ok(Poll {
             received,

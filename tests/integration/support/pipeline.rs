@@ -96,7 +96,9 @@ impl Pipeline {
         });
         let rooms = Rooms::parse("general,rust-101=rust-course").expect("rooms");
         let tz = jiff::tz::TimeZone::get("Asia/Tokyo").expect("tz");
-        let consumer = Arc::new(Consumer::new(rooms, tz, Backoff::default(), poster, delays.clone()));
+        let consumer = Arc::new(
+            Consumer::new(rooms, tz, Backoff::default(), poster, delays.clone()).with_chat_timeout(chat_timeout),
+        );
         let publisher = SnsPublisher::new(world.sns.clone(), world.topic_arn.clone());
         let poller = SqsPoller::new(world.sqs.clone(), &world.queue_url, &world.queue_arn);
         Self {

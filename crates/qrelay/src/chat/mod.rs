@@ -50,6 +50,13 @@ pub trait ChatPoster: Send + Sync {
     /// Posts `message` for question `id` to `channel`. An idempotent poster returns
     /// [`Delivery::AlreadyPosted`] when the question is already in the chat, and never posts it twice.
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError>;
+
+    /// Whether question `id` is in the chat already: asked before posting a question SQS delivers again, since an
+    /// earlier invocation may have posted it and been stopped before it could say so. A chat that can't be asked
+    /// (an incoming webhook) answers `false`, and the post decides.
+    async fn is_posted(&self, _id: QuestionId) -> Result<bool, ChatError> {
+        Ok(false)
+    }
 }
 
 /// A successful delivery.

@@ -188,6 +188,28 @@ impl RocketChat {
         }
     }
 
+    /// `chat.getMessage`: 200 means the message is there, 400 that it is not (the documented answer for an
+    /// unknown id); anything else says nothing.
+    async fn find(&self, creds: &Credentials, msg_id: &str) -> Result<bool, ChatError> {
+        let response = self
+            .get(creds, "/api/v1/chat.getMessage")
+            .query(&[("msgId", msg_id)])
+            .send()
+            .await
+            .map_err(|e| unavailable("chat.getMessage", &e))?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            return Ok(true);
+        }
+        if let Some(e) = classify(status, &response) {
+            return Err(e);
+        }
+        match status {
+            StatusCode::BAD_REQUEST => Ok(false),
+            other => Err(ChatError::Unavailable(format!("chat.getMessage answered HTTP {other}"))),
+        }
+    }
+
     /// After an ambiguous outcome: if the message is in the chat, it was delivered; otherwise `failure` stands.
     async fn settle(&self, creds: &Credentials, msg_id: &str, failure: ChatError) -> Result<Delivery, ChatError> {
         let response = self
@@ -211,6 +233,18 @@ impl ChatPoster for RocketChat {
             // The token may have been rotated since this execution environment read it: read it once more.
             Err(ChatError::Unauthorized) => match self.credentials(true).await? {
                 (fresh, true) => self.post_once(&fresh, &msg_id, channel, message).await,
+                (_, false) => Err(ChatError::Unauthorized),
+            },
+            other => other,
+        }
+    }
+
+    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+        let msg_id = message_id(id);
+        let (creds, _) = self.credentials(false).await?;
+        match self.find(&creds, &msg_id).await {
+            Err(ChatError::Unauthorized) => match self.credentials(true).await? {
+                (fresh, true) => self.find(&fresh, &msg_id).await,
                 (_, false) => Err(ChatError::Unauthorized),
             },
             other => other,

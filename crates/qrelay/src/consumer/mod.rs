@@ -47,6 +47,9 @@ pub struct Consumer {
     rate_limited_until: Mutex<Option<SystemTime>>,
     /// Whether each batch prints its embedded-metric-format line on standard output (Lambda's log capture).
     emit_metrics: bool,
+    /// The time a record may need at worst (a post and the look-up that settles it, each up to the chat's
+    /// timeout): no record is started with less than this left before the invocation's deadline.
+    reserve: Duration,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -58,11 +61,17 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
+/// How long a record the invocation had no time left for stays hidden: short, since nothing is wrong with it or
+/// the chat, but not zero, so the next poll does not take it back before this invocation has even answered.
+pub(crate) const OUT_OF_TIME_DELAY: Duration = Duration::from_secs(2);
+
 /// What the lanes of one batch share.
 struct Batch {
     /// Set by the first failure that concerns the whole chat: the rest of the batch is not attempted.
     blocked: Mutex<Option<ChatBlocked>>,
     metrics: Mutex<BatchMetrics>,
+    /// When the invocation must have answered, less nothing: Lambda kills it at its deadline.
+    deadline: Instant,
 }
 
 /// Why the rest of a batch is not attempted.
@@ -87,6 +96,16 @@ impl Consumer {
             queue,
             rate_limited_until: Mutex::new(None),
             emit_metrics: true,
+            reserve: 2 * crate::chat::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Sets the chat's per-request timeout (`CHAT_TIMEOUT_MS`), from which the time kept in reserve before the
+    /// deadline follows: twice the timeout, a post and the look-up that settles it.
+    pub fn with_chat_timeout(self, timeout: Duration) -> Self {
+        Self {
+            reserve: 2 * timeout,
+            ..self
         }
     }
 
@@ -99,15 +118,21 @@ impl Consumer {
         }
     }
 
-    /// Handles one batch and reports the records that must be delivered again.
+    /// Handles one batch and reports the records that must be delivered again, answering before `deadline` (the
+    /// invocation's: Lambda kills it then, and every record of the batch would come back and burn a receive).
+    /// A record is started only while more than the reserve (twice the chat timeout) is left; the rest are
+    /// reported failed with a short delay, so a slow chat makes the batch partial instead of the invocation lost.
     ///
     /// Records are grouped by room into lanes: within a lane they are posted one at a time, in queue order, so
     /// each channel shows its questions in the order they were asked; lanes run concurrently, so a batch spread
     /// over several rooms takes about as long as its busiest room instead of the sum of all.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+    pub async fn handle(&self, event: SqsEvent, deadline: SystemTime) -> SqsBatchResponse {
+        // An Instant, so the clock can't jump under us.
+        let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
         let batch = Batch {
             blocked: Mutex::new(self.still_rate_limited()),
             metrics: Mutex::default(),
+            deadline: Instant::now() + left,
         };
         // Each record is parsed once: its room picks its lane, and its question is delivered.
         let questions: Vec<Result<Question, InvalidMessage>> = event
@@ -244,8 +269,24 @@ impl Consumer {
         if let Some(blocked) = batch.blocked.lock().expect("batch lock").as_ref() {
             return Ok(self.retry(attempt, blocked.until, blocked.reason.clone()));
         }
+        if let Some(outcome) = self.out_of_time(batch) {
+            return Ok(outcome);
+        }
         let started = Instant::now();
-        let result = self.chat.post(question.id, room.channel(), &message).await;
+        // A question SQS delivers again may be in the chat already: an earlier invocation posted it and was stopped
+        // before it could answer. Asking first settles that in one read instead of a post the chat refuses.
+        let result = if attempt > 1 {
+            match self.chat.is_posted(question.id).await {
+                Ok(true) => Ok(Delivery::AlreadyPosted),
+                Ok(false) => match self.out_of_time(batch) {
+                    Some(outcome) => return Ok(outcome),
+                    None => self.chat.post(question.id, room.channel(), &message).await,
+                },
+                Err(e) => Err(e),
+            }
+        } else {
+            self.chat.post(question.id, room.channel(), &message).await
+        };
         let latency = started.elapsed();
         batch.metrics.lock().expect("batch lock").record_latency(latency);
         span.record("chat_latency_ms", latency.as_millis() as u64);
@@ -267,6 +308,15 @@ impl Consumer {
                 Ok(self.retry(attempt, until, e.to_string()))
             }
         }
+    }
+
+    /// A short retry when less than the reserve is left before the invocation's deadline: the record is not
+    /// started, so Lambda can't kill the invocation in the middle of it.
+    fn out_of_time(&self, batch: &Batch) -> Option<Outcome> {
+        (Instant::now() + self.reserve > batch.deadline).then(|| Outcome::RetryLater {
+            delay: OUT_OF_TIME_DELAY,
+            reason: "not started: too little of the invocation's time was left for a chat request".into(),
+        })
     }
 
     /// The retry outcome: after the chat's reset time when it gave one, otherwise on the backoff schedule.

@@ -15,6 +15,9 @@ use crate::domain::{QuestionId, QuestionMessage, QuestionText, RoomName};
 struct ScriptedChat {
     answers: Mutex<Vec<Result<Delivery, ChatError>>>,
     calls: Mutex<Vec<(QuestionId, String, String)>>,
+    /// Questions `is_posted` finds in the chat, and the ids it was asked about.
+    in_chat: Mutex<Vec<QuestionId>>,
+    lookups: Mutex<Vec<QuestionId>>,
 }
 
 impl ScriptedChat {
@@ -43,6 +46,11 @@ impl ChatPoster for ScriptedChat {
         } else {
             Clone::clone(answers.first().expect("an answer"))
         }
+    }
+
+    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+        self.lookups.lock().expect("lock").push(id);
+        Ok(self.in_chat.lock().expect("lock").contains(&id))
     }
 }
 
@@ -101,6 +109,11 @@ fn question_json(room: &str, text: &str) -> String {
     QuestionMessage::from(&question).to_json()
 }
 
+/// The deadline Lambda gives an invocation with the template's 30 s timeout.
+fn in_thirty_seconds() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(30)
+}
+
 fn record(n: usize, body: String, receive_count: u32) -> SqsMessage {
     let mut record = SqsMessage::default();
     record.message_id = Some(format!("m{n}"));
@@ -139,7 +152,9 @@ async fn envelopes_and_raw_bodies_are_both_posted_to_the_rooms_channel() {
         record(2, question_json("general", "raw"), 1),
     ]);
 
-    let response = consumer(chat.clone(), queue.clone()).handle(event).await;
+    let response = consumer(chat.clone(), queue.clone())
+        .handle(event, in_thirty_seconds())
+        .await;
 
     assert!(failed_ids(&response).is_empty(), "nothing failed: {response:?}");
     let calls = chat.calls.lock().expect("lock");
@@ -159,7 +174,10 @@ async fn envelopes_and_raw_bodies_are_both_posted_to_the_rooms_channel() {
 async fn an_already_posted_question_is_not_a_failure() {
     let chat = ScriptedChat::answering(vec![Ok(Delivery::AlreadyPosted)]);
     let response = consumer(chat, Arc::default())
-        .handle(batch(vec![record(1, question_json("general", "q"), 2)]))
+        .handle(
+            batch(vec![record(1, question_json("general", "q"), 2)]),
+            in_thirty_seconds(),
+        )
         .await;
     assert!(failed_ids(&response).is_empty());
 }
@@ -174,7 +192,9 @@ async fn a_down_chat_fails_the_whole_batch_after_one_attempt_with_backoff_by_rec
         record(3, question_json("general", "c"), 30),
     ]);
 
-    let response = consumer(chat.clone(), queue.clone()).handle(event).await;
+    let response = consumer(chat.clone(), queue.clone())
+        .handle(event, in_thirty_seconds())
+        .await;
 
     assert_eq!(failed_ids(&response), ["m1", "m2", "m3"], "every record comes back");
     assert_eq!(chat.calls(), 1, "the chat is not knocked on again in the same batch");
@@ -201,7 +221,7 @@ async fn a_channel_problem_only_fails_that_record() {
         record(2, question_json("general", "b"), 1),
     ]);
 
-    let response = consumer(chat.clone(), queue).handle(event).await;
+    let response = consumer(chat.clone(), queue).handle(event, in_thirty_seconds()).await;
 
     assert_eq!(failed_ids(&response), ["m1"]);
     assert_eq!(chat.calls(), 2, "other rooms are still served");
@@ -218,7 +238,9 @@ async fn undeliverable_records_go_straight_to_the_dead_letter_queue() {
         record(4, question_json("general", "fine"), 1),
     ]);
 
-    let response = consumer(chat.clone(), queue.clone()).handle(event).await;
+    let response = consumer(chat.clone(), queue.clone())
+        .handle(event, in_thirty_seconds())
+        .await;
 
     assert!(
         failed_ids(&response).is_empty(),
@@ -236,7 +258,10 @@ async fn a_message_the_chat_rejects_for_good_is_dead_lettered() {
     let chat = ScriptedChat::answering(vec![Err(ChatError::Rejected("error-action-not-allowed".into()))]);
     let queue = Arc::new(FakeQueue::default());
     let response = consumer(chat, queue.clone())
-        .handle(batch(vec![record(1, question_json("general", "x"), 1)]))
+        .handle(
+            batch(vec![record(1, question_json("general", "x"), 1)]),
+            in_thirty_seconds(),
+        )
         .await;
     assert!(failed_ids(&response).is_empty());
     assert_eq!(queue.dead_letters.lock().expect("lock").len(), 1);
@@ -250,7 +275,7 @@ async fn if_dead_lettering_fails_the_record_is_retried_not_dropped() {
         ..Default::default()
     });
     let response = consumer(chat, queue.clone())
-        .handle(batch(vec![record(1, "garbage".into(), 1)]))
+        .handle(batch(vec![record(1, "garbage".into(), 1)]), in_thirty_seconds())
         .await;
     assert_eq!(failed_ids(&response), ["m1"], "kept in the main queue");
     assert_eq!(queue.delays.lock().expect("lock").len(), 1, "with a backoff");
@@ -264,10 +289,16 @@ async fn a_rate_limit_is_honoured_across_batches() {
     let consumer = consumer(chat.clone(), queue.clone());
 
     let first = consumer
-        .handle(batch(vec![record(1, question_json("general", "a"), 1)]))
+        .handle(
+            batch(vec![record(1, question_json("general", "a"), 1)]),
+            in_thirty_seconds(),
+        )
         .await;
     let second = consumer
-        .handle(batch(vec![record(2, question_json("general", "b"), 1)]))
+        .handle(
+            batch(vec![record(2, question_json("general", "b"), 1)]),
+            in_thirty_seconds(),
+        )
         .await;
 
     assert_eq!((failed_ids(&first), failed_ids(&second)), (vec!["m1"], vec!["m2"]));
@@ -296,7 +327,9 @@ async fn each_room_keeps_its_order_and_a_down_chat_is_tried_at_most_once_per_roo
         })
         .collect();
 
-    let response = consumer(chat.clone(), Arc::default()).handle(batch(records)).await;
+    let response = consumer(chat.clone(), Arc::default())
+        .handle(batch(records), in_thirty_seconds())
+        .await;
 
     assert!(failed_ids(&response).is_empty());
     let calls = chat.calls.lock().expect("lock").clone();
@@ -320,7 +353,68 @@ async fn each_room_keeps_its_order_and_a_down_chat_is_tried_at_most_once_per_roo
             )
         })
         .collect();
-    let response = consumer(down.clone(), Arc::default()).handle(batch(records)).await;
+    let response = consumer(down.clone(), Arc::default())
+        .handle(batch(records), in_thirty_seconds())
+        .await;
     assert_eq!(failed_ids(&response).len(), 6, "all come back");
     assert!(down.calls() <= 2, "at most one attempt per room, got {}", down.calls());
+}
+
+#[tokio::test]
+async fn no_record_is_started_with_less_than_twice_the_chat_timeout_left() {
+    // Arrange: 3 s left, and a chat timeout of 2 s: a record could take 4 s.
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+    let queue = Arc::new(FakeQueue::default());
+    let records: Vec<SqsMessage> = (1..=3)
+        .map(|n| record(n, question_json("general", &format!("q{n}")), 1))
+        .collect();
+    let consumer = consumer(chat.clone(), queue.clone()).with_chat_timeout(Duration::from_secs(2));
+
+    // Act
+    let response = consumer
+        .handle(batch(records), SystemTime::now() + Duration::from_secs(3))
+        .await;
+
+    // Assert: nothing attempted, everything back soon, without spending the backoff.
+    assert_eq!(chat.calls(), 0, "no chat request started");
+    assert_eq!(failed_ids(&response), ["m1", "m2", "m3"]);
+    let delays = queue.delays.lock().expect("lock");
+    assert_eq!(delays.len(), 3, "{delays:?}");
+    assert!(
+        delays.iter().all(|(_, d)| *d == OUT_OF_TIME_DELAY),
+        "a short delay, not the backoff: {delays:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_question_already_in_the_chat_is_not_posted_again() {
+    // Arrange: the question's second delivery; an earlier invocation posted it and was stopped before answering.
+    let json = question_json("general", "asked once");
+    let id = QuestionMessage::from_json(&json).expect("json").id;
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+    chat.in_chat.lock().expect("lock").push(id);
+
+    // Act
+    let response = consumer(chat.clone(), Arc::default())
+        .handle(batch(vec![record(1, json, 2)]), in_thirty_seconds())
+        .await;
+
+    // Assert
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert_eq!(chat.calls(), 0, "not posted again");
+    assert_eq!(*chat.lookups.lock().expect("lock"), [id], "asked first");
+}
+
+#[tokio::test]
+async fn a_first_delivery_is_posted_without_asking_first() {
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+    let response = consumer(chat.clone(), Arc::default())
+        .handle(
+            batch(vec![record(1, question_json("general", "new"), 1)]),
+            in_thirty_seconds(),
+        )
+        .await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert_eq!(chat.calls(), 1);
+    assert!(chat.lookups.lock().expect("lock").is_empty(), "one request, not two");
 }
