@@ -8,6 +8,7 @@ mod chat;
 mod consumer;
 mod intake;
 mod local;
+mod logs;
 mod redrive;
 mod support;
 mod template;

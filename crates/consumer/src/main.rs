@@ -14,7 +14,7 @@ use qrelay::consumer::{Consumer, SqsQueueControl};
 // One invocation at a time: a single-threaded runtime starts faster and uses less memory than a thread pool.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    qrelay::telemetry::init();
     let config = ConsumerConfig::from_env()?;
     let aws = qrelay::aws::load().await;
     let secrets = Arc::new(SecretsManagerSource::new(

@@ -11,7 +11,7 @@ use qrelay::publish::SnsPublisher;
 // One invocation at a time: a single-threaded runtime starts faster and uses less memory than a thread pool.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    qrelay::telemetry::init();
     let config = IntakeConfig::from_env()?;
     let publisher = Arc::new(SnsPublisher::lazy(config.topic_arn.clone()));
     let intake = &Intake::new(config.rooms, config.limits, publisher);

@@ -129,9 +129,11 @@ impl HttpConnector for ReqwestConnector {
             if let Some(headers) = http_response.headers_mut() {
                 *headers = response.headers().clone();
             }
-            let body = response.bytes().await.map_err(classify)?;
+            // A streaming body, not the bytes read into memory: the SDK logs an answer's body with `Debug` at TRACE,
+            // and a buffered one prints its bytes (Secrets Manager's answer is the chat token); a streaming one
+            // prints nothing of them. The SDK reads it to the end as it deserialises, as before.
             let http_response = http_response
-                .body(SdkBody::from(body))
+                .body(SdkBody::from_body_1_x(reqwest::Body::from(response)))
                 .map_err(|e| ConnectorError::other(e.into(), None))?;
             HttpResponse::try_from(http_response).map_err(|e| ConnectorError::other(e.into(), None))
         })

@@ -14,6 +14,7 @@
 //!   incoming-webhook adapters with the secret they read their credentials from.
 //! - [`sqs`]: SQS conventions the consumer, the redrive and the tools share.
 //! - [`aws`]: the AWS SDK configuration every client starts from: one HTTP stack and timeouts that fail fast.
+//! - [`telemetry`]: the binaries' one logging set-up, third-party crates capped below TRACE.
 //! - [`tls`]: TLS for every connection (AWS and the chat), with compiled-in root certificates.
 //! - [`domain`]: questions, rooms and the question document, parsed once from untrusted input; no I/O.
 
@@ -28,4 +29,5 @@ pub mod intake;
 pub mod publish;
 pub mod redrive;
 pub mod sqs;
+pub mod telemetry;
 pub mod tls;

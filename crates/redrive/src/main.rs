@@ -10,7 +10,7 @@ use qrelay::redrive::{CopyMover, NativeMover, Queues, Redrive};
 // One invocation at a time: a single-threaded runtime starts faster and uses less memory than a thread pool.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    qrelay::telemetry::init();
     let config = RedriveConfig::from_env()?;
     let queues = Queues {
         client: aws_sdk_sqs::Client::new(&qrelay::aws::load().await),

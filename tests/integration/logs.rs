@@ -1,0 +1,156 @@
+//! What the real function binaries log, at every level Lambda's logging controls can set: never the chat token,
+//! never the student's address, user agent or cookie, never the question's text or nickname. At TRACE the SDK
+//! connector's buffered answer from Secrets Manager (the token) and `lambda_runtime`'s raw API Gateway event (the
+//! address and user agent) used to reach the log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use qrelay_testkit::event_source::SqsPoller;
+use qrelay_testkit::moto::Moto;
+use qrelay_testkit::rehearsal::functions::{LambdaContext, RunningFunction};
+use qrelay_testkit::world::{self, World, WorldSpec};
+use rocketchat_fake::FakeRocketChat;
+
+/// What must never be in a log: the bot's token, and everything identifying in `events/intake-post-json.json`.
+const NEEDLES: [(&str, &str); 7] = [
+    ("the chat token", rocketchat_fake::TOKEN),
+    ("the student's address", "203.0.113.42"),
+    ("the student's user agent", "iPhone"),
+    ("the student's browser", "Mozilla"),
+    ("the student's cookie", "session=abc"),
+    ("the question's text", "所有権と借用"),
+    ("the nickname", "たろう"),
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn build_functions() {
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root())
+        .args(["build", "--quiet", "-p", "intake", "-p", "consumer"])
+        .status()
+        .expect("running cargo build");
+    assert!(status.success(), "cargo build of the functions failed");
+}
+
+fn lambda(name: &str, level: &str) -> LambdaContext {
+    LambdaContext {
+        function_name: name.to_owned(),
+        function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        memory_mb: 128,
+        log_group: format!("/aws/lambda/{name}"),
+        log_format: Some("JSON".to_owned()),
+        log_level: Some(level.to_owned()),
+    }
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn no_log_level_reveals_a_token_a_student_or_a_question() {
+    // Arrange: the AWS world in moto, the chat, and the real intake and consumer binaries.
+    build_functions();
+    let moto = Moto::start().await;
+    let sdk = moto.sdk_config().await;
+    let world = World::create(&sdk, &WorldSpec::named("questions"))
+        .await
+        .expect("world");
+    let secret = world::create_secret(&sdk, "qrelay/chat", &world::rocketchat_secret())
+        .await
+        .expect("secret");
+    let chat = FakeRocketChat::start().await;
+    chat.add_channel("rust-101");
+    let poller = SqsPoller::new(world.sqs.clone(), &world.queue_url, &world.queue_arn);
+    let work = std::env::temp_dir().join(format!("qrelay-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("work dir");
+    let target = root().join("target/debug");
+    let chat_url = chat.url();
+
+    for level in ["TRACE", "DEBUG", "INFO"] {
+        // Act: a question in through intake, out through the consumer.
+        let mut intake = RunningFunction::start(
+            &target.join("intake"),
+            &format!("intake-{level}"),
+            &env(&[("TOPIC_ARN", &world.topic_arn), ("ROOMS", "general,rust-101")]),
+            &lambda("intake", level),
+            &moto.endpoint,
+            &work,
+        )
+        .await
+        .expect("intake starts");
+        let event: serde_json::Value =
+            serde_json::from_str(&qrelay_testkit::samples::event("intake-post-json.json")).expect("event");
+        let answer = intake.invoke(event).await.expect("intake answers");
+        assert!(answer.ok, "{level}: {:?}", answer.body);
+        assert_eq!(answer.body["statusCode"], 202, "{level}: {:?}", answer.body);
+
+        let mut consumer = RunningFunction::start(
+            &target.join("consumer"),
+            &format!("consumer-{level}"),
+            &env(&[
+                ("ROOMS", "general,rust-101"),
+                ("CHAT_URL", &chat_url),
+                ("CHAT_SECRET_ID", &secret),
+                ("QUEUE_URL", &world.queue_url),
+                ("DEAD_LETTER_QUEUE_URL", &world.dlq_url),
+            ]),
+            &lambda("consumer", level),
+            &moto.endpoint,
+            &work,
+        )
+        .await
+        .expect("consumer starts");
+        let batch = poller.receive(60, 1).await.expect("receive");
+        assert_eq!(batch.records.len(), 1, "{level}: the question is queued");
+        let answer = consumer
+            .invoke(serde_json::to_value(&batch).expect("event"))
+            .await
+            .expect("consumer answers");
+        assert!(answer.ok, "{level}: {:?}", answer.body);
+        assert_eq!(
+            answer.body["batchItemFailures"],
+            serde_json::json!([]),
+            "{level}: posted: {:?}",
+            answer.body
+        );
+        poller
+            .delete_succeeded(&batch, &serde_json::from_value(answer.body).expect("response"))
+            .await
+            .expect("delete");
+
+        // Assert: the logs say what happened, at the level asked for, and nothing that must stay out.
+        for function in [&intake, &consumer] {
+            let log = std::fs::read_to_string(function.log_path()).expect("log");
+            assert!(
+                log.contains("\"level\":\"INFO\""),
+                "{level}: {} logged nothing:\n{log}",
+                function.logical_id
+            );
+            if level != "INFO" {
+                assert!(
+                    log.contains("\"level\":\"DEBUG\""),
+                    "{level}: {} logs at the level asked for",
+                    function.logical_id
+                );
+            }
+            for (what, needle) in NEEDLES {
+                if let Some(at) = log.find(needle) {
+                    let line = log[..at].rfind('\n').map_or(0, |n| n + 1);
+                    let end = log[at..].find('\n').map_or(log.len(), |n| at + n);
+                    panic!(
+                        "{level}: {}'s log holds {what}: {}",
+                        function.logical_id,
+                        &log[line..end.min(line + 600)]
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(chat.messages().len(), 3, "each level's question posted once");
+    let _ = std::fs::remove_dir_all(work);
+}
