@@ -12,6 +12,8 @@ pub(crate) struct BatchMetrics {
     pub(crate) already_posted: u32,
     pub(crate) retried: u32,
     pub(crate) dead_lettered: u32,
+    /// Questions not posted because the same text was posted in the same room moments before.
+    pub(crate) duplicates: u32,
     /// Latency of each chat call that got an answer, in milliseconds.
     chat_latency_ms: Vec<f64>,
 }
@@ -36,12 +38,14 @@ impl BatchMetrics {
             count("AlreadyPosted"),
             count("Retried"),
             count("DeadLettered"),
+            count("Duplicates"),
         ];
         let mut doc = json!({
             "Posted": self.posted,
             "AlreadyPosted": self.already_posted,
             "Retried": self.retried,
             "DeadLettered": self.dead_lettered,
+            "Duplicates": self.duplicates,
         });
         if !self.chat_latency_ms.is_empty() {
             metrics.push(json!({ "Name": "ChatLatency", "Unit": "Milliseconds" }));
@@ -82,7 +86,14 @@ mod tests {
             .collect();
         assert_eq!(
             declared,
-            ["Posted", "AlreadyPosted", "Retried", "DeadLettered", "ChatLatency"]
+            [
+                "Posted",
+                "AlreadyPosted",
+                "Retried",
+                "DeadLettered",
+                "Duplicates",
+                "ChatLatency"
+            ]
         );
         for name in declared {
             assert!(!doc[name].is_null(), "{name} has a value");

@@ -2,10 +2,12 @@
 //! channel exactly once, riding out chat outages with a backoff that spans hours.
 //!
 //! **Invariant:** a record is left out of `batchItemFailures` (and so deleted by Lambda) only when its question
-//! is in the chat, or when a copy of it is safely in the dead-letter queue.
+//! is in the chat, when the same text was posted in its room moments before, or when a copy of it is safely in
+//! the dead-letter queue.
 //! **Invariant:** the consumer never posts a question without its idempotency key (the question id).
 
 mod backoff;
+mod duplicates;
 mod metrics;
 mod queue;
 
@@ -21,7 +23,8 @@ use metrics::BatchMetrics;
 pub use queue::{QueueControl, SqsQueueControl};
 
 use crate::chat::{ChatError, ChatMessage, ChatPoster, Delivery};
-use crate::domain::{InvalidMessage, Question, Rooms};
+use crate::domain::{InvalidMessage, Question, QuestionId, Rooms};
+use duplicates::{DUPLICATE_WINDOW, RecentTexts};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,8 @@ enum Outcome {
     RetryLater { delay: Duration, reason: String },
     /// Can never be delivered; copied to the dead-letter queue and deleted from the main queue.
     DeadLettered { reason: String },
+    /// The same text in the same room was posted moments ago (as question `of`): not posted again.
+    Duplicate { of: QuestionId },
 }
 
 /// The consumer's handler with what it needs, built once per execution environment.
@@ -47,6 +52,8 @@ pub struct Consumer {
     rate_limited_until: Mutex<Option<SystemTime>>,
     /// Whether each batch prints its embedded-metric-format line on standard output (Lambda's log capture).
     emit_metrics: bool,
+    /// The texts posted lately, so a flood of one text in a room is posted once.
+    recent: RecentTexts,
     /// The time a record may need at worst (a post and the look-up that settles it, each up to the chat's
     /// timeout): no record is started with less than this left before the invocation's deadline.
     reserve: Duration,
@@ -97,6 +104,7 @@ impl Consumer {
             rate_limited_until: Mutex::new(None),
             emit_metrics: true,
             reserve: 2 * crate::chat::REQUEST_TIMEOUT,
+            recent: RecentTexts::new(DUPLICATE_WINDOW),
         }
     }
 
@@ -183,6 +191,7 @@ impl Consumer {
                 Outcome::Posted => metrics.posted += 1,
                 Outcome::AlreadyPosted => metrics.already_posted += 1,
                 Outcome::DeadLettered { .. } => metrics.dead_lettered += 1,
+                Outcome::Duplicate { .. } => metrics.duplicates += 1,
                 Outcome::RetryLater { .. } => {
                     metrics.retried += 1;
                     response.add_failure(event.records[index].message_id.clone().unwrap_or_default());
@@ -239,6 +248,9 @@ impl Consumer {
         }
         match &outcome {
             Outcome::Posted | Outcome::AlreadyPosted => info!(outcome = outcome.name(), attempt, "delivered"),
+            Outcome::Duplicate { of } => {
+                info!(outcome = outcome.name(), attempt, duplicate_of = %of, "same text in the same room just now: not posted")
+            }
             Outcome::RetryLater { delay, reason } => {
                 info!(outcome = outcome.name(), attempt, retry_in_s = delay.as_secs(), reason = %reason, "will retry")
             }
@@ -269,6 +281,9 @@ impl Consumer {
         if let Some(blocked) = batch.blocked.lock().expect("batch lock").as_ref() {
             return Ok(self.retry(attempt, blocked.until, blocked.reason.clone()));
         }
+        if let Some(of) = self.recent.duplicate_of(question) {
+            return Ok(Outcome::Duplicate { of });
+        }
         if let Some(outcome) = self.out_of_time(batch) {
             return Ok(outcome);
         }
@@ -291,8 +306,13 @@ impl Consumer {
         batch.metrics.lock().expect("batch lock").record_latency(latency);
         span.record("chat_latency_ms", latency.as_millis() as u64);
         match result {
-            Ok(Delivery::Posted) => Ok(Outcome::Posted),
-            Ok(Delivery::AlreadyPosted) => Ok(Outcome::AlreadyPosted),
+            Ok(delivery) => {
+                self.recent.posted(question);
+                Ok(match delivery {
+                    Delivery::Posted => Outcome::Posted,
+                    Delivery::AlreadyPosted => Outcome::AlreadyPosted,
+                })
+            }
             Err(ChatError::Rejected(reason)) => Err(Undeliverable(format!("the chat rejected it: {reason}"))),
             Err(e) => {
                 let until = e.retry_at();
@@ -344,6 +364,7 @@ impl Outcome {
             Self::AlreadyPosted => "already_posted",
             Self::RetryLater { .. } => "retry_later",
             Self::DeadLettered { .. } => "dead_lettered",
+            Self::Duplicate { .. } => "duplicate",
         }
     }
 }

@@ -418,3 +418,30 @@ async fn a_first_delivery_is_posted_without_asking_first() {
     assert_eq!(chat.calls(), 1);
     assert!(chat.lookups.lock().expect("lock").is_empty(), "one request, not two");
 }
+
+#[tokio::test]
+async fn a_flood_of_one_text_in_a_room_is_posted_once() {
+    // Arrange: five questions (new ids each, as from five fresh pages) with the same text, one in another room.
+    let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+    let mut records: Vec<SqsMessage> = (1..=5)
+        .map(|n| {
+            record(
+                n,
+                question_json("general", if n % 2 == 0 { "SPAM  spam" } else { "spam spam" }),
+                1,
+            )
+        })
+        .collect();
+    records.push(record(6, question_json("rust-101", "spam spam"), 1));
+
+    // Act
+    let response = consumer(chat.clone(), Arc::default())
+        .handle(batch(records), in_thirty_seconds())
+        .await;
+
+    // Assert: none failed (a duplicate is done with), one post per room.
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    let calls = chat.calls.lock().expect("lock");
+    let channels: Vec<&str> = calls.iter().map(|(_, c, _)| c.as_str()).collect();
+    assert_eq!(channels, ["general", "rust-course"], "one post per room");
+}
