@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 use crate::Options;
-use crate::downstream::{Downstream, Waited};
+use crate::downstream::{self, Downstream, Waited};
 use crate::stats::Summary;
 
 /// The binaries built and sized, the floor first.
@@ -96,8 +96,8 @@ impl Environment {
         let home = std::env::temp_dir().join(format!("qrelay-bench-home-{}", std::process::id()));
         std::fs::create_dir_all(&home)?;
         let waited = Arc::new(Waited::default());
-        let moto_proxy = Downstream::start(endpoint, waited.clone()).await?;
-        let chat_proxy = Downstream::start(chat.url(), waited.clone()).await?;
+        let moto_proxy = downstream::start(&endpoint, waited.clone()).await?;
+        let chat_proxy = downstream::start(&chat.url(), waited.clone()).await?;
         Ok(Self {
             _moto: moto,
             chat,

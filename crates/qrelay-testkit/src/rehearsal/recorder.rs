@@ -1,16 +1,13 @@
-//! A recording proxy in front of moto, one per function process: it forwards every AWS call unchanged and notes
+//! A recording proxy (the test kit's [`Proxy`] with an observer) in front of moto, one per function process: it forwards every AWS call unchanged and notes
 //! which action the function called on which resource. moto enforces no IAM, so the rehearsal replays these
 //! calls against the role the stack gave the function (see `iam`): a call the role would not allow fails the
 //! rehearsal, as it would fail in AWS.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+
+use crate::proxy::{Observer, Proxy};
 
 /// One AWS call a function made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,99 +18,41 @@ pub struct Call {
     pub target: String,
 }
 
-#[derive(Clone)]
-struct Proxy {
-    upstream: String,
-    client: reqwest::Client,
-    calls: Arc<Mutex<Vec<Call>>>,
+/// The calls seen so far.
+#[derive(Debug, Default)]
+struct Calls(Mutex<Vec<Call>>);
+
+impl Observer for Calls {
+    fn request(&self, headers: &HeaderMap, body: &[u8]) {
+        if let Some(call) = call_of(headers, body) {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner).push(call);
+        }
+    }
 }
 
 /// A running recorder, stopped when dropped.
 #[derive(Debug)]
 pub struct Recorder {
     pub url: String,
-    calls: Arc<Mutex<Vec<Call>>>,
-    server: tokio::task::JoinHandle<()>,
+    calls: Arc<Calls>,
+    _proxy: Proxy,
 }
 
 impl Recorder {
     /// Starts a recorder on loopback forwarding to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> anyhow::Result<Self> {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let proxy = Proxy {
-            upstream: upstream.to_owned(),
-            client: qrelay::chat::http_client(Duration::from_secs(30))?,
-            calls: Arc::clone(&calls),
-        };
-        let app = Router::new().fallback(forward).with_state(proxy);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(Self { url, calls, server })
+        let calls = Arc::new(Calls::default());
+        let proxy = Proxy::start(upstream, calls.clone()).await?;
+        Ok(Self {
+            url: proxy.url.clone(),
+            calls,
+            _proxy: proxy,
+        })
     }
 
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// Headers of one connection, not of the request: not forwarded (bodies are buffered, lengths set again).
-const HOP_BY_HOP: [header::HeaderName; 4] = [
-    header::CONNECTION,
-    header::TRANSFER_ENCODING,
-    header::CONTENT_LENGTH,
-    header::HOST,
-];
-
-async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-        return (StatusCode::BAD_REQUEST, "unreadable request body").into_response();
-    };
-    if let Some(call) = call_of(&parts.headers, &body) {
-        proxy.calls.lock().unwrap_or_else(PoisonError::into_inner).push(call);
-    }
-    let url = format!(
-        "{}{}",
-        proxy.upstream,
-        parts.uri.path_and_query().map_or("/", |p| p.as_str())
-    );
-    let mut headers = parts.headers;
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
-    let result = async {
-        let response = proxy
-            .client
-            .request(parts.method, url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await?;
-        let (status, headers) = (response.status(), response.headers().clone());
-        Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
-    }
-    .await;
-    match result {
-        Ok((status, mut headers, body)) => {
-            for name in &HOP_BY_HOP {
-                headers.remove(name);
-            }
-            let mut response = Response::new(Body::from(body));
-            *response.status_mut() = status;
-            *response.headers_mut() = headers;
-            response
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("recording proxy: {e}")).into_response(),
+        self.calls.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
