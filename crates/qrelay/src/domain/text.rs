@@ -1,7 +1,8 @@
 //! Free text typed by an anonymous student: the question itself and an optional nickname.
 //!
-//! Both are parsed once at the edge and can't be invalid afterwards: trimmed, stripped of control characters,
-//! never empty and never longer than their limit, counted in characters (Unicode scalar values), not bytes,
+//! Both are parsed once at the edge and can't be invalid afterwards: line breaks normalised to LF, trimmed,
+//! stripped of control characters, bidirectional controls and invisible formatting characters, never empty (nor
+//! made only of invisible characters) and never longer than their limit, counted in characters (Unicode scalar values), not bytes,
 //! because most of our students write Japanese.
 
 use std::fmt;
@@ -86,11 +87,19 @@ impl Default for Limits {
     }
 }
 
-/// Removes control characters (except the ones `keep` allows), trims, and enforces the character limit.
+/// Normalises line breaks, removes control, bidirectional and invisible formatting characters (except the controls
+/// `keep` allows), trims, and enforces the character limit. Text with nothing visible left is empty.
 fn clean(raw: &str, max_chars: usize, keep: impl Fn(char) -> bool) -> Result<String, InvalidText> {
-    let stripped: String = raw.chars().filter(|&c| !c.is_control() || keep(c)).collect();
+    // Line breaks first: a lone CR (old Mac, some mobile keyboards) is a line break, not a control to delete.
+    let normalised = raw.replace("\r\n", "\n").replace('\r', "\n");
+    let stripped: String = normalised
+        .chars()
+        .filter(|&c| (!c.is_control() || keep(c)) && !is_bidi_control(c) && !is_stripped_invisible(c))
+        .collect();
     let trimmed = stripped.trim();
-    if trimmed.is_empty() {
+    // ZWJ, ZWNJ and variation selectors are kept (emoji sequences, Persian and Indic scripts need them), but on
+    // their own they show nothing: a text made only of them and whitespace would post an invisible message.
+    if trimmed.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
         return Err(InvalidText::Empty);
     }
     let actual = trimmed.chars().count();
@@ -98,6 +107,35 @@ fn clean(raw: &str, max_chars: usize, keep: impl Fn(char) -> bool) -> Result<Str
         return Err(TooLong { max: max_chars, actual }.into());
     }
     Ok(trimmed.to_owned())
+}
+
+/// Bidirectional embeddings, overrides, isolates and marks: they let text display in an order other than the one
+/// it was typed in (`U+202E` turns `txt.exe` into `exe.txt`), which in an anonymous message is only spoofing.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Invisible characters that carry no meaning in a question: zero-width space, word joiner, byte-order mark, soft
+/// hyphen, Mongolian vowel separator, combining grapheme joiner, invisible math operators, Hangul fillers.
+fn is_stripped_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{2060}'
+            ..='\u{2064}'
+                | '\u{FEFF}'
+                | '\u{00AD}'
+                | '\u{180E}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+    )
+}
+
+/// Characters that render as nothing on their own but are kept because they shape visible text around them.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 macro_rules! text_impls {
@@ -220,5 +258,67 @@ mod tests {
             Nickname::parse_optional(Some(&"x".repeat(41)), 40).is_err(),
             "too long is an error, not None"
         );
+    }
+
+    #[test]
+    fn invisible_only_question_is_rejected() {
+        for raw in [
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{200D}",
+            "\u{2060}\u{FEFF}\u{AD}",
+            " \u{200B} \n\u{2060}",
+            "\u{202E}",
+        ] {
+            assert_eq!(QuestionText::parse(raw, MAX), Err(InvalidText::Empty), "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn emoji_joined_by_zwj_are_kept() {
+        let family = "👨\u{200D}👩\u{200D}👧";
+        assert_eq!(
+            QuestionText::parse(family, MAX).map(|t| t.to_string()),
+            Ok(family.to_owned()),
+            "a ZWJ emoji sequence is visible text"
+        );
+    }
+
+    #[test]
+    fn bidi_controls_are_stripped() {
+        let cases = [
+            ("abc\u{202E}fdp.exe", "abcfdp.exe"),
+            ("\u{202A}a\u{202B}b\u{202C}c\u{202D}d", "abcd"),
+            ("\u{2066}x\u{2067}y\u{2068}z\u{2069}", "xyz"),
+            ("l\u{200E}r\u{200F}a\u{61C}", "lra"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(
+                QuestionText::parse(raw, MAX).map(|t| t.to_string()),
+                Ok(expected.to_owned()),
+                "input {raw:?}"
+            );
+            assert_eq!(
+                Nickname::parse(raw, 100).map(|t| t.to_string()),
+                Ok(expected.to_owned()),
+                "nickname {raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lone_cr_and_crlf_become_newlines() {
+        let cases = [
+            ("a\rb", "a\nb"),
+            ("a\r\nb", "a\nb"),
+            ("a\r\rb", "a\n\nb"),
+            ("a\n\rb", "a\n\nb"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(
+                QuestionText::parse(raw, MAX).map(|t| t.to_string()),
+                Ok(expected.to_owned()),
+                "input {raw:?}"
+            );
+        }
     }
 }
