@@ -2,7 +2,8 @@
 //!
 //! Rocket.Chat detects mentions by regex on the raw text (`@name`, `@all`, `@here`, even inside code blocks) and
 //! renders Markdown links and images. Anonymous text must do neither, so every `@` and `#` gets a zero-width
-//! space after it (the text still reads the same), and `](` link syntax is broken the same way. Link previews
+//! space after it (the text still reads the same), and `](` and `<url|label>` link syntax are broken the same way.
+//! The nickname is plain text: its Markdown characters are replaced by full-width twins, so it can't be styled. Link previews
 //! are turned off by the poster (`previewUrls: []`).
 
 use jiff::Timestamp;
@@ -34,7 +35,7 @@ impl ChatMessage {
         out.push_str("❓ **Anonymous question**");
         if let Some(nickname) = &question.nickname {
             out.push_str(" · ");
-            push_neutralised(&mut out, nickname.as_ref());
+            push_neutralised(&mut out, &plain_nickname(nickname.as_ref()));
         }
         out.push_str(" · ");
         out.push_str(&when);
@@ -61,11 +62,34 @@ fn format_time(at: Timestamp, tz: &TimeZone) -> String {
     zoned.strftime("%Y-%m-%d %H:%M %Z").to_string()
 }
 
-/// Appends `text` with mentions, channel links and Markdown links defused.
+/// The nickname as plain text: every character Markdown could use to style it or make it a link is replaced by
+/// its full-width twin, so a nickname like `**Instructor**` shows its asterisks instead of bold text. Each
+/// replacement is one UTF-16 unit, like the character it replaces.
+fn plain_nickname(nickname: &str) -> String {
+    nickname
+        .chars()
+        .map(|c| match c {
+            '*' => '＊',
+            '_' => '＿',
+            '~' => '～',
+            '`' => '｀',
+            '[' => '［',
+            ']' => '］',
+            '<' => '＜',
+            '>' => '＞',
+            '|' => '｜',
+            '\\' => '＼',
+            other => other,
+        })
+        .collect()
+}
+
+/// Appends `text` with mentions, channel links and Markdown links defused, including Slack-style disguised links
+/// `<https://evil.example|Official slides>`, which Rocket.Chat renders as a link showing only the label.
 fn push_neutralised(out: &mut String, text: &str) {
     let mut previous = '\0';
     for c in text.chars() {
-        if c == '(' && previous == ']' {
+        if (c == '(' && previous == ']') || previous == '<' {
             out.push(ZWSP);
         }
         out.push(c);
@@ -142,10 +166,32 @@ mod tests {
     }
 
     #[test]
+    fn disguised_links_are_defused() {
+        let mut out = String::new();
+        push_neutralised(&mut out, "<https://evil.example/login|Official lecture slides>");
+        assert_eq!(out, "<\u{200B}https://evil.example/login|Official lecture slides>");
+        let rendered =
+            ChatMessage::render(&question("q", Some("<https://evil.example|Instructor>")), &tokyo()).expect("fits");
+        assert_eq!(
+            rendered.as_ref(),
+            "❓ **Anonymous question** · ＜https://evil.example｜Instructor＞ · 2026-11-22 18:30 JST\nq"
+        );
+    }
+
+    #[test]
+    fn a_markdown_nickname_renders_as_plain_text() {
+        let rendered = ChatMessage::render(&question("q", Some("**Instructor** _x_ ~y~ `z`")), &tokyo()).expect("fits");
+        assert_eq!(
+            rendered.as_ref(),
+            "❓ **Anonymous question** · ＊＊Instructor＊＊ ＿x＿ ～y～ ｀z｀ · 2026-11-22 18:30 JST\nq"
+        );
+    }
+
+    #[test]
     fn the_largest_possible_question_still_fits_the_chat_limit() {
         // Worst case per character: '@' becomes two units, and so does an emoji; the longest nickname too.
         let tz = tokyo();
-        for filler in ["@", "🎉", "#", "]("] {
+        for filler in ["@", "🎉", "#", "](", "<"] {
             let text: String = filler.repeat(QuestionText::MAX_CHARS_LIMIT / filler.chars().count());
             let nickname = "@".repeat(Nickname::MAX_CHARS_LIMIT);
             let rendered = ChatMessage::render(&question(&text, Some(&nickname)), &tz).expect("must fit");
