@@ -87,6 +87,11 @@ async fn the_webhook_adapter_posts_and_explains_a_wrong_url() {
     let stored = chat.messages_in("general");
     assert_eq!(stored.len(), 1);
     assert!(stored[0].via_webhook && stored[0].mentions.is_empty(), "{stored:?}");
+    assert_eq!(
+        stored[0].parse_urls,
+        Some(false),
+        "the webhook body turns link previews off"
+    );
 
     chat.set_mode(Mode::Failing);
     assert!(

@@ -189,6 +189,7 @@ async fn send_message(Extract(state): Extract<Shared>, body: Bytes) -> Response 
         preview_urls: body.preview_urls,
         mentions,
         via_webhook: false,
+        parse_urls: None,
     });
     ok(json!({"message": message_json(record), "success": true}))
 }
@@ -209,6 +210,8 @@ struct WebhookBody {
     text: Option<String>,
     alias: Option<String>,
     emoji: Option<String>,
+    #[serde(rename = "parseUrls")]
+    parse_urls: Option<bool>,
 }
 
 async fn incoming_webhook(
@@ -245,6 +248,7 @@ async fn incoming_webhook(
         preview_urls: None,
         mentions,
         via_webhook: true,
+        parse_urls: body.parse_urls,
     };
     state.store(message);
     ok(json!({"success": true}))

@@ -78,6 +78,8 @@ pub struct StoredMessage {
     pub mentions: Vec<String>,
     /// Whether it came through an incoming webhook rather than `chat.sendMessage`.
     pub via_webhook: bool,
+    /// A webhook body's `parseUrls`, `None` when it had none (then the real server would fetch previews).
+    pub parse_urls: Option<bool>,
 }
 
 /// One request the fake received.

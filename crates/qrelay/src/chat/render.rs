@@ -3,8 +3,8 @@
 //! Rocket.Chat detects mentions by regex on the raw text (`@name`, `@all`, `@here`, even inside code blocks) and
 //! renders Markdown links and images. Anonymous text must do neither, so every `@` and `#` gets a zero-width
 //! space after it (the text still reads the same), and `](` and `<url|label>` link syntax are broken the same way.
-//! The nickname is plain text: its Markdown characters are replaced by full-width twins, so it can't be styled. Link previews
-//! are turned off by the poster (`previewUrls: []`).
+//! The nickname is plain text: its Markdown characters are replaced by full-width twins, so it can't be styled.
+//! Link previews are turned off by the poster (`previewUrls: []`, or the webhook's `parseUrls: false`).
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
