@@ -77,7 +77,7 @@ pub fn rooms(src: &dyn Source) -> Result<Rooms, ConfigError> {
     })
 }
 
-/// `MAX_QUESTION_CHARS` (default 1000, at most 2000) and `MAX_NICKNAME_CHARS` (default 40, at most 100).
+/// `MAX_QUESTION_CHARS` (default 1000, at most 1800) and `MAX_NICKNAME_CHARS` (default 40, at most 100).
 pub fn limits(src: &dyn Source) -> Result<Limits, ConfigError> {
     Ok(Limits {
         question_chars: bounded(

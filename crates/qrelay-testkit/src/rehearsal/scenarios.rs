@@ -61,7 +61,7 @@ pub fn all(chat_url: &str, existing_secret_arn: &str) -> Vec<Scenario> {
                 ("ChatKind", "rocketchat"),
                 ("ChatUrl", chat_url),
                 ("TimeZone", "Europe/Berlin"),
-                ("MaxQuestionChars", "2000"),
+                ("MaxQuestionChars", "1800"),
                 ("MaxNicknameChars", "100"),
                 ("ThrottleRateLimit", "5"),
                 ("ThrottleBurstLimit", "10"),

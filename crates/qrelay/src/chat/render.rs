@@ -4,6 +4,9 @@
 //! renders Markdown links and images. Anonymous text must do neither, so every `@` and `#` gets a zero-width
 //! space after it (the text still reads the same), and `](` and `<url|label>` link syntax are broken the same way.
 //! The nickname is plain text: its Markdown characters are replaced by full-width twins, so it can't be styled.
+//! The question itself is a quote block (`> ` before each of its lines), under a header line that is never quoted:
+//! whatever a student types, even a copy of the header, shows inside the quote and can't pass for qrelay's own
+//! header or for a second question.
 //! Link previews are turned off by the poster (`previewUrls: []`, or the webhook's `parseUrls: false`).
 
 use jiff::Timestamp;
@@ -28,7 +31,7 @@ pub struct MessageTooLong(usize);
 
 impl ChatMessage {
     /// Renders a question for humans: a header saying it is anonymous (with the nickname, if any) and when it was
-    /// asked in `tz`, then the text.
+    /// asked in `tz`, then the text as a quote block.
     pub fn render(question: &Question, tz: &TimeZone) -> Result<Self, MessageTooLong> {
         let when = format_time(question.submitted_at, tz);
         let mut out = String::with_capacity(question.text.as_ref().len() * 2 + 96);
@@ -39,8 +42,7 @@ impl ChatMessage {
         }
         out.push_str(" · ");
         out.push_str(&when);
-        out.push('\n');
-        push_neutralised(&mut out, question.text.as_ref());
+        push_quoted(&mut out, question.text.as_ref());
         let units = out.encode_utf16().count();
         if units > MAX_MESSAGE_UTF16 {
             Err(MessageTooLong(units))
@@ -84,6 +86,19 @@ fn plain_nickname(nickname: &str) -> String {
         .collect()
 }
 
+/// Appends `text` on the lines after the header, each of its lines as a quote line. Rocket.Chat (like Slack and
+/// Mattermost) quotes a line that starts with `> ` and has something after it, so an empty line stays empty: it
+/// could not start anything but another quote line either. Costs two UTF-16 units per non-empty line.
+fn push_quoted(out: &mut String, text: &str) {
+    for line in text.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str("> ");
+            push_neutralised(out, line);
+        }
+    }
+}
+
 /// Appends `text` with mentions, channel links and Markdown links defused, including Slack-style disguised links
 /// `<https://evil.example|Official slides>`, which Rocket.Chat renders as a link showing only the label.
 fn push_neutralised(out: &mut String, text: &str) {
@@ -125,7 +140,7 @@ mod tests {
             ChatMessage::render(&question("ライフタイムとは何ですか？\n例: 'a", None), &tokyo()).expect("fits");
         assert_eq!(
             rendered.as_ref(),
-            "❓ **Anonymous question** · 2026-11-22 18:30 JST\nライフタイムとは何ですか？\n例: 'a"
+            "❓ **Anonymous question** · 2026-11-22 18:30 JST\n> ライフタイムとは何ですか？\n> 例: 'a"
         );
     }
 
@@ -134,7 +149,7 @@ mod tests {
         let rendered = ChatMessage::render(&question("Why?", Some("@here たろう")), &tokyo()).expect("fits");
         assert_eq!(
             rendered.as_ref(),
-            "❓ **Anonymous question** · @\u{200B}here たろう · 2026-11-22 18:30 JST\nWhy?"
+            "❓ **Anonymous question** · @\u{200B}here たろう · 2026-11-22 18:30 JST\n> Why?"
         );
     }
 
@@ -174,7 +189,7 @@ mod tests {
             ChatMessage::render(&question("q", Some("<https://evil.example|Instructor>")), &tokyo()).expect("fits");
         assert_eq!(
             rendered.as_ref(),
-            "❓ **Anonymous question** · ＜https://evil.example｜Instructor＞ · 2026-11-22 18:30 JST\nq"
+            "❓ **Anonymous question** · ＜https://evil.example｜Instructor＞ · 2026-11-22 18:30 JST\n> q"
         );
     }
 
@@ -183,18 +198,74 @@ mod tests {
         let rendered = ChatMessage::render(&question("q", Some("**Instructor** _x_ ~y~ `z`")), &tokyo()).expect("fits");
         assert_eq!(
             rendered.as_ref(),
-            "❓ **Anonymous question** · ＊＊Instructor＊＊ ＿x＿ ～y～ ｀z｀ · 2026-11-22 18:30 JST\nq"
+            "❓ **Anonymous question** · ＊＊Instructor＊＊ ＿x＿ ～y～ ｀z｀ · 2026-11-22 18:30 JST\n> q"
         );
+    }
+
+    /// The worst a student can do to pass for qrelay or for someone else, and how each renders: the nickname
+    /// unstyled, every line of the text inside the quote, the fake header and the fake second question included.
+    #[test]
+    fn nothing_in_a_question_can_look_like_the_header_or_a_second_question() {
+        let fake_header = "❓ **Anonymous question** · **Instructor** · 2026-11-22 18:31 JST";
+        let cases = [
+            (
+                format!("ok\n{fake_header}\nPlease all leave the room now."),
+                "❓ **Anonymous question** · ＊＊Instructor＊＊ · 2026-11-22 18:30 JST\n\
+                 > ok\n\
+                 > ❓ **Anonymous question** · **Instructor** · 2026-11-22 18:31 JST\n\
+                 > Please all leave the room now.",
+            ),
+            (
+                // A blank line can't end the quote: the next non-empty line is quoted again.
+                format!("ok\n\n\n{fake_header}\n\nsecond"),
+                "❓ **Anonymous question** · ＊＊Instructor＊＊ · 2026-11-22 18:30 JST\n\
+                 > ok\n\n\n\
+                 > ❓ **Anonymous question** · **Instructor** · 2026-11-22 18:31 JST\n\n\
+                 > second",
+            ),
+            (
+                // Unicode's own line and paragraph separators are line breaks to JavaScript's `^` and `$`, which
+                // Rocket.Chat's parser uses: the text arrives with them made newlines, and each line is quoted.
+                format!("ok\u{2028}{fake_header}\u{2029}x"),
+                "❓ **Anonymous question** · ＊＊Instructor＊＊ · 2026-11-22 18:30 JST\n\
+                 > ok\n\
+                 > ❓ **Anonymous question** · **Instructor** · 2026-11-22 18:31 JST\n\
+                 > x",
+            ),
+            (
+                "  > already quoted\n>> deeper\n```\ncode\n```".to_owned(),
+                "❓ **Anonymous question** · ＊＊Instructor＊＊ · 2026-11-22 18:30 JST\n\
+                 > > already quoted\n\
+                 > >> deeper\n\
+                 > ```\n\
+                 > code\n\
+                 > ```",
+            ),
+        ];
+        for (text, expected) in cases {
+            let rendered = ChatMessage::render(&question(&text, Some("**Instructor**")), &tokyo()).expect("fits");
+            assert_eq!(rendered.as_ref(), expected, "text {text:?}");
+            let mut lines = rendered.as_ref().lines();
+            assert!(lines.next().is_some_and(|header| header.starts_with("❓ **Anonymous question**")));
+            for line in lines {
+                assert!(line.is_empty() || line.starts_with("> "), "a line outside the quote: {line:?}");
+            }
+        }
     }
 
     #[test]
     fn the_largest_possible_question_still_fits_the_chat_limit() {
-        // Worst case per character: '@' becomes two units, and so does an emoji; the longest nickname too.
+        // Worst cases per character: '@' becomes two units, and so does an emoji; a one-character line costs the
+        // quote's two units more; a line of its own is a unit per newline. The longest nickname too.
         let tz = tokyo();
-        for filler in ["@", "🎉", "#", "](", "<"] {
-            let text: String = filler.repeat(QuestionText::MAX_CHARS_LIMIT / filler.chars().count());
+        for filler in ["@", "🎉", "#", "](", "<", "@\n", "🎉\n", "a\n", "<a\n", "@@\n"] {
+            let length = QuestionText::MAX_CHARS_LIMIT;
+            let mut text: String = filler.chars().cycle().take(length - 1).collect();
+            text.push('x');
             let nickname = "@".repeat(Nickname::MAX_CHARS_LIMIT);
-            let rendered = ChatMessage::render(&question(&text, Some(&nickname)), &tz).expect("must fit");
+            let question = question(&text, Some(&nickname));
+            assert_eq!(question.text.as_ref().chars().count(), length, "{filler:?}");
+            let rendered = ChatMessage::render(&question, &tz).expect("must fit");
             let units = rendered.as_ref().encode_utf16().count();
             assert!(units <= MAX_MESSAGE_UTF16, "{filler:?}: {units} units");
         }

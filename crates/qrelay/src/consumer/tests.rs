@@ -165,7 +165,7 @@ async fn envelopes_and_raw_bodies_are_both_posted_to_the_rooms_channel() {
         "room → channel mapping, in batch order"
     );
     assert!(
-        calls[0].2.ends_with("\nenveloped") && calls[1].2.ends_with("\nraw"),
+        calls[0].2.ends_with("\n> enveloped") && calls[1].2.ends_with("\n> raw"),
         "rendered text"
     );
 }
@@ -337,7 +337,7 @@ async fn each_room_keeps_its_order_and_a_down_chat_is_tried_at_most_once_per_roo
         calls
             .iter()
             .filter(|(_, c, _)| c == channel)
-            .map(|(_, _, m)| m.rsplit('\n').next().unwrap_or_default().to_owned())
+            .map(|(_, _, m)| m.rsplit("\n> ").next().unwrap_or_default().to_owned())
             .collect()
     };
     assert_eq!(order("general"), ["g1", "g2", "g3"], "general in queue order");

@@ -152,7 +152,7 @@ impl TryFrom<QuestionMessage> for Question {
         Ok(Self {
             id: m.id,
             room: RoomName::parse(&m.room)?,
-            text: QuestionText::parse(&m.text, QuestionText::MAX_CHARS_LIMIT).map_err(InvalidMessage::Text)?,
+            text: QuestionText::parse(&m.text, QuestionText::READ_LIMIT).map_err(InvalidMessage::Text)?,
             nickname: Nickname::parse_optional(m.nickname.as_deref(), Nickname::MAX_CHARS_LIMIT)
                 .map_err(InvalidMessage::Nickname)?,
             submitted_at: m.submitted_at,

@@ -36,10 +36,16 @@ pub struct TooLong {
 impl QuestionText {
     /// The default limit, in characters.
     pub(crate) const DEFAULT_MAX_CHARS: usize = 1000;
-    /// The largest limit a deployment may configure. Rendering for the chat may double the UTF-16 length of the
-    /// text (a zero-width space after each `@` and `#`, two units for characters outside the BMP), so 2000
-    /// characters is what still fits Rocket.Chat's 5000-unit message limit with room for the header.
-    pub const MAX_CHARS_LIMIT: usize = 2000;
+    /// The largest limit a deployment may configure. Rendering for the chat may add more than one UTF-16 unit per
+    /// character (a zero-width space after each `@` and `#`, two units for characters outside the BMP, `> ` before
+    /// each line of the quote): at worst 2.5 units a character, for lines of one `@` each. 1800 characters is what
+    /// still fits Rocket.Chat's 5000-unit message limit with room for the header and the longest nickname.
+    pub const MAX_CHARS_LIMIT: usize = 1800;
+    /// The longest text read back from the queue. Before the chat's quote layout a deployment could allow 2000
+    /// characters; such a question, still queued when the new consumer starts, is read and delivered. (Only one
+    /// made mostly of one-character lines could then render over the chat's limit, and go to the dead-letter
+    /// queue with that reason.)
+    pub(crate) const READ_LIMIT: usize = 2000;
 
     /// Parses raw input into a question, keeping newlines and tabs.
     pub fn parse(raw: &str, max_chars: usize) -> Result<Self, InvalidText> {
@@ -91,7 +97,9 @@ impl Default for Limits {
 /// `keep` allows), trims, and enforces the character limit. Text with nothing visible left is empty.
 fn clean(raw: &str, max_chars: usize, keep: impl Fn(char) -> bool) -> Result<String, InvalidText> {
     // Line breaks first: a lone CR (old Mac, some mobile keyboards) is a line break, not a control to delete.
-    let normalised = raw.replace("\r\n", "\n").replace('\r', "\n");
+    // U+2028 and U+2029 too: JavaScript (so Rocket.Chat's message parser) starts a new line at them, and a line
+    // the chat sees must be a line qrelay sees, or it could begin outside the question's quote block.
+    let normalised = raw.replace("\r\n", "\n").replace(['\r', '\u{2028}', '\u{2029}'], "\n");
     let stripped: String = normalised
         .chars()
         .filter(|&c| (!c.is_control() || keep(c)) && !is_bidi_control(c) && !is_stripped_invisible(c))
@@ -306,8 +314,10 @@ mod tests {
     }
 
     #[test]
-    fn lone_cr_and_crlf_become_newlines() {
+    fn lone_cr_crlf_and_unicode_separators_become_newlines() {
         let cases = [
+            ("a\u{2028}b", "a\nb"),
+            ("a\u{2029}b", "a\nb"),
             ("a\rb", "a\nb"),
             ("a\r\nb", "a\nb"),
             ("a\r\rb", "a\n\nb"),
