@@ -3,14 +3,13 @@
 //! connector's buffered answer from Secrets Manager (the token) and `lambda_runtime`'s raw API Gateway event (the
 //! address and user agent) used to reach the log.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
 use qrelay_testkit::event_source::SqsPoller;
 use qrelay_testkit::moto::Moto;
-use qrelay_testkit::rehearsal::functions::{LambdaContext, RunningFunction};
+use qrelay_testkit::rehearsal::functions::RunningFunction;
 use qrelay_testkit::world::{self, World, WorldSpec};
 use rocketchat_fake::FakeRocketChat;
+
+use crate::support::binaries::{build, env, lambda, target};
 
 /// What must never be in a log: the bot's token, and everything identifying in `events/intake-post-json.json`.
 const NEEDLES: [(&str, &str); 7] = [
@@ -23,38 +22,10 @@ const NEEDLES: [(&str, &str); 7] = [
     ("the nickname", "たろう"),
 ];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn build_functions() {
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root())
-        .args(["build", "--quiet", "-p", "intake", "-p", "consumer"])
-        .status()
-        .expect("running cargo build");
-    assert!(status.success(), "cargo build of the functions failed");
-}
-
-fn lambda(name: &str, level: &str) -> LambdaContext {
-    LambdaContext {
-        function_name: name.to_owned(),
-        function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        memory_mb: 128,
-        log_group: format!("/aws/lambda/{name}"),
-        log_format: Some("JSON".to_owned()),
-        log_level: Some(level.to_owned()),
-    }
-}
-
-fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-}
-
 #[tokio::test]
 async fn no_log_level_reveals_a_token_a_student_or_a_question() {
     // Arrange: the AWS world in moto, the chat, and the real intake and consumer binaries.
-    build_functions();
+    build(&["intake", "consumer"]);
     let moto = Moto::start().await;
     let sdk = moto.sdk_config().await;
     let world = World::create(&sdk, &WorldSpec::named("questions"))
@@ -68,7 +39,7 @@ async fn no_log_level_reveals_a_token_a_student_or_a_question() {
     let poller = SqsPoller::new(world.sqs.clone(), &world.queue_url, &world.queue_arn);
     let work = std::env::temp_dir().join(format!("qrelay-logs-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("work dir");
-    let target = root().join("target/debug");
+    let target = target();
     let chat_url = chat.url();
 
     for level in ["TRACE", "DEBUG", "INFO"] {

@@ -6,6 +6,7 @@
 mod browser;
 mod chat;
 mod consumer;
+mod frozen;
 mod intake;
 mod local;
 mod logs;

@@ -151,6 +151,18 @@ impl FakeRocketChat {
         lock(&self.state).mode.clone()
     }
 
+    /// Plays a load balancer (or a server's keep-alive timeout racing a request) in front of the chat: a connection
+    /// idle for longer than `idle` is forgotten without telling the client, and the next request on it is answered
+    /// with a TCP reset before any response byte. `None` turns it off.
+    pub fn forget_idle_connections_after(&self, idle: Option<Duration>) {
+        self.gate.forget_idle_after(idle);
+    }
+
+    /// How many requests were reset because their connection had been forgotten.
+    pub fn forgotten_connection_resets(&self) -> usize {
+        self.gate.forgotten_resets()
+    }
+
     /// Until `reset`, every `/api/v1/chat.*` and `/hooks/` request answers 429 with Rocket.Chat's rate-limit
     /// headers, `X-RateLimit-Reset` being `reset` in epoch milliseconds.
     pub fn rate_limit_until(&self, reset: SystemTime) {

@@ -5,14 +5,19 @@
 //! `connect()` comes first, lands in the still-open accept queue and is then reset instead of refused. So the
 //! socket lives in a [`Gate`] that `close` empties synchronously, and each accepted stream lives in a slot of its own
 //! so that keep-alive connections from before the outage are cut too, as they would be if the server had died.
+//!
+//! The gate can also play a load balancer that forgets idle connections ([`Gate::forget_idle_after`]): neither end
+//! is told, and the next request on a forgotten connection is answered with a TCP reset before any response byte,
+//! which is what a client that kept the connection in its pool (or was frozen, as a Lambda is) runs into.
 
 use std::future::poll_fn;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -26,6 +31,14 @@ pub(crate) struct Gate {
     /// Re-binding registers the new socket with the runtime the server runs on, whatever thread calls `open`.
     runtime: Handle,
     inner: Mutex<Inner>,
+    idle: Arc<IdlePolicy>,
+}
+
+/// How long a connection may sit idle before it is forgotten, and how many were reset for it.
+#[derive(Default)]
+struct IdlePolicy {
+    forget_after: Mutex<Option<Duration>>,
+    resets: AtomicUsize,
 }
 
 struct Inner {
@@ -46,7 +59,18 @@ impl Gate {
                 acceptor: None,
                 connections: Vec::new(),
             }),
+            idle: Arc::default(),
         }))
+    }
+
+    /// From now on, a connection idle for longer than `idle` is forgotten: its next request gets a TCP reset.
+    pub(crate) fn forget_idle_after(&self, idle: Option<Duration>) {
+        *lock(&self.idle.forget_after) = idle;
+    }
+
+    /// How many requests were answered with a reset because their connection had been forgotten.
+    pub(crate) fn forgotten_resets(&self) -> usize {
+        self.idle.resets.load(Ordering::SeqCst)
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -98,10 +122,11 @@ impl Gate {
         let slot = Arc::new(Mutex::new(Slot {
             stream: Some(stream),
             waker: None,
+            last_active: Instant::now(),
         }));
         inner.connections.retain(|c| c.strong_count() > 0);
         inner.connections.push(Arc::downgrade(&slot));
-        Poll::Ready(Ok((Conn(slot), peer)))
+        Poll::Ready(Ok((Conn(slot, Arc::clone(&self.idle)), peer)))
     }
 }
 
@@ -147,10 +172,12 @@ struct Slot {
     stream: Option<TcpStream>,
     /// The waker of the task serving the connection, to wake it when the stream is cut.
     waker: Option<Waker>,
+    /// When a byte last went either way.
+    last_active: Instant,
 }
 
 /// An accepted connection that [`Gate::close`] can cut from outside the task serving it.
-pub(crate) struct Conn(Arc<Mutex<Slot>>);
+pub(crate) struct Conn(Arc<Mutex<Slot>>, Arc<IdlePolicy>);
 
 impl Conn {
     fn poll_stream<T>(
@@ -169,15 +196,40 @@ impl Conn {
     }
 }
 
+impl Conn {
+    fn wrote(&self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            lock(&self.0).last_active = Instant::now();
+        }
+    }
+}
+
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        self.poll_stream(cx, |stream, cx| stream.poll_read(cx, buf))
+        let before = buf.filled().len();
+        let read = self.poll_stream(cx, |stream, cx| stream.poll_read(cx, buf));
+        if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let forget_after = *lock(&self.1.forget_after);
+            let mut slot = lock(&self.0);
+            if forget_after.is_some_and(|idle| slot.last_active.elapsed() > idle) {
+                // The request arrived on a connection the "load balancer" no longer knows: reset, answer nothing.
+                if let Some(stream) = slot.stream.take() {
+                    let _ = stream.set_zero_linger();
+                }
+                self.1.resets.fetch_add(1, Ordering::SeqCst);
+                return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
+            slot.last_active = Instant::now();
+        }
+        read
     }
 }
 
 impl AsyncWrite for Conn {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_stream(cx, |stream, cx| stream.poll_write(cx, buf))
+        let written = self.poll_stream(cx, |stream, cx| stream.poll_write(cx, buf));
+        self.wrote(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -185,7 +237,9 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.poll_stream(cx, |stream, cx| stream.poll_write_vectored(cx, bufs))
+        let written = self.poll_stream(cx, |stream, cx| stream.poll_write_vectored(cx, bufs));
+        self.wrote(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -171,6 +171,27 @@ impl RunningFunction {
         &self.log
     }
 
+    /// Stops the process (`SIGSTOP`), as Lambda freezes an execution environment between invocations: its timers
+    /// don't run and its sockets go unread, while the world around it (servers closing idle connections) goes on.
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Lets a [frozen](Self::freeze) process run again (`SIGCONT`).
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let pid = std::fs::read_to_string(&self.pid_file).context("the function's pid file")?;
+        let status = std::process::Command::new("kill")
+            .args(["-s", name, pid.trim()])
+            .status()
+            .context("running kill")?;
+        anyhow::ensure!(status.success(), "kill -s {name} {} failed", pid.trim());
+        Ok(())
+    }
+
     /// Whether the process has ended (gone, or a zombie its watchdog has not reaped yet).
     fn exited(&self) -> bool {
         let Ok(pid) = std::fs::read_to_string(&self.pid_file) else {

@@ -112,6 +112,17 @@ impl ChatError {
 /// timeout even when every call times out (the batch stops at the first such failure anyway).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// How long an idle connection to the chat stays in the pool. Servers close idle keep-alive connections on their
+/// side (Node, which Rocket.Chat runs on, after 5 s; nginx after 75 s; load balancers drop them silently, often
+/// without telling either end), and Lambda freezes the process between invocations, so it never sees them go.
+/// Below the shortest of those, a connection is only reused within a burst of posts, when it is surely alive.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// A request that failed this soon, neither timing out nor failing to connect, failed on a connection the chat
+/// had already dropped: it is sent again at once, once. Bounded so that a retry can't push the consumer past the
+/// time it keeps in reserve before its deadline by more than this.
+pub const STALE_RETRY_WINDOW: Duration = Duration::from_secs(1);
+
 /// Builds the HTTP client used for the chat, once per execution environment: the TLS configuration of
 /// [`crate::tls`], so it fails only on an unusable `SSL_CERT_FILE`.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, crate::tls::TlsSetupError> {
@@ -120,6 +131,7 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, crate::tls::Tls
         .tls_backend_preconfigured((*tls).clone())
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .user_agent(concat!("qrelay/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| crate::tls::TlsSetupError::Client(e.to_string()))

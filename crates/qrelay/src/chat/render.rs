@@ -246,9 +246,16 @@ mod tests {
             let rendered = ChatMessage::render(&question(&text, Some("**Instructor**")), &tokyo()).expect("fits");
             assert_eq!(rendered.as_ref(), expected, "text {text:?}");
             let mut lines = rendered.as_ref().lines();
-            assert!(lines.next().is_some_and(|header| header.starts_with("❓ **Anonymous question**")));
+            assert!(
+                lines
+                    .next()
+                    .is_some_and(|header| header.starts_with("❓ **Anonymous question**"))
+            );
             for line in lines {
-                assert!(line.is_empty() || line.starts_with("> "), "a line outside the quote: {line:?}");
+                assert!(
+                    line.is_empty() || line.starts_with("> "),
+                    "a line outside the quote: {line:?}"
+                );
             }
         }
     }

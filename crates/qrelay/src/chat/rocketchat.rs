@@ -5,9 +5,13 @@
 //! question can't create a second message. Because Rocket.Chat answers a duplicate `_id` with an odd HTTP 400
 //! rather than a clear "already exists", every ambiguous outcome (timeout, 5xx, unexplained 400) is settled by
 //! asking `chat.getMessage` whether the message is there.
+//!
+//! A request that fails at once on a connection the server had already closed (a keep-alive connection it timed
+//! out while this Lambda was frozen) is sent again at once, once: the `_id` makes that safe for a post too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use reqwest::{Response, StatusCode};
@@ -15,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::secret::{ChatSecret, SecretSource};
-use super::{ChatError, ChatMessage, ChatPoster, Delivery, rate_limit_reset};
+use super::{ChatError, ChatMessage, ChatPoster, Delivery, STALE_RETRY_WINDOW, rate_limit_reset};
 use crate::domain::QuestionId;
 
 /// Posts through Rocket.Chat's REST API as a bot user with a personal access token.
@@ -110,10 +114,7 @@ impl RocketChat {
             #[serde(rename = "_id")]
             id: String,
         }
-        let response = self
-            .get(creds, "/api/v1/rooms.info")
-            .query(&[("roomName", channel)])
-            .send()
+        let response = send(self.get(creds, "/api/v1/rooms.info").query(&[("roomName", channel)]))
             .await
             .map_err(|e| unavailable("rooms.info", &e))?;
         match response.status() {
@@ -141,14 +142,14 @@ impl RocketChat {
     ) -> Result<Delivery, ChatError> {
         let rid = self.room_id(creds, channel).await?;
         let body = json!({ "message": { "_id": msg_id, "rid": rid, "msg": message.as_ref() }, "previewUrls": [] });
-        let sent = self
-            .http
-            .post(format!("{}/api/v1/chat.sendMessage", self.base_url))
-            .header("X-User-Id", &creds.user_id)
-            .header("X-Auth-Token", &creds.token)
-            .json(&body)
-            .send()
-            .await;
+        let sent = send(
+            self.http
+                .post(format!("{}/api/v1/chat.sendMessage", self.base_url))
+                .header("X-User-Id", &creds.user_id)
+                .header("X-Auth-Token", &creds.token)
+                .json(&body),
+        )
+        .await;
         let response = match sent {
             Ok(response) => response,
             // The message may or may not have been stored before the connection failed or timed out.
@@ -191,10 +192,7 @@ impl RocketChat {
     /// `chat.getMessage`: 200 means the message is there, 400 that it is not (the documented answer for an
     /// unknown id); anything else says nothing.
     async fn find(&self, creds: &Credentials, msg_id: &str) -> Result<bool, ChatError> {
-        let response = self
-            .get(creds, "/api/v1/chat.getMessage")
-            .query(&[("msgId", msg_id)])
-            .send()
+        let response = send(self.get(creds, "/api/v1/chat.getMessage").query(&[("msgId", msg_id)]))
             .await
             .map_err(|e| unavailable("chat.getMessage", &e))?;
         let status = response.status();
@@ -212,11 +210,7 @@ impl RocketChat {
 
     /// After an ambiguous outcome: if the message is in the chat, it was delivered; otherwise `failure` stands.
     async fn settle(&self, creds: &Credentials, msg_id: &str, failure: ChatError) -> Result<Delivery, ChatError> {
-        let response = self
-            .get(creds, "/api/v1/chat.getMessage")
-            .query(&[("msgId", msg_id)])
-            .send()
-            .await;
+        let response = send(self.get(creds, "/api/v1/chat.getMessage").query(&[("msgId", msg_id)])).await;
         match response {
             Ok(response) if response.status() == StatusCode::OK => Ok(Delivery::AlreadyPosted),
             _ => Err(failure),
@@ -250,6 +244,27 @@ impl ChatPoster for RocketChat {
             other => other,
         }
     }
+}
+
+/// Sends a request, and once more at once if it failed within [`STALE_RETRY_WINDOW`] without timing out or
+/// failing to connect: then it went out on a pooled connection the server (or a load balancer between) had
+/// already dropped, and reqwest has discarded that connection, so the second try opens a fresh one. Every
+/// Rocket.Chat call qrelay makes may be repeated: reads, and posts with their `_id`.
+async fn send(request: reqwest::RequestBuilder) -> Result<Response, reqwest::Error> {
+    let again = request.try_clone();
+    let started = Instant::now();
+    match (request.send().await, again) {
+        (Err(e), Some(again)) if is_dropped_connection(&e) && started.elapsed() < STALE_RETRY_WINDOW => {
+            tracing::debug!(error = %e, "the chat dropped a pooled connection; sending again on a new one");
+            again.send().await
+        }
+        (result, _) => result,
+    }
+}
+
+/// A failure while sending or before any answer arrived (reset, closed), on a connection that was open.
+fn is_dropped_connection(e: &reqwest::Error) -> bool {
+    e.is_request() && !e.is_timeout() && !e.is_connect()
 }
 
 /// Classifies the statuses every endpoint shares; `None` for a 4xx the caller must interpret.

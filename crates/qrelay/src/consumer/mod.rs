@@ -103,16 +103,17 @@ impl Consumer {
             queue,
             rate_limited_until: Mutex::new(None),
             emit_metrics: true,
-            reserve: 2 * crate::chat::REQUEST_TIMEOUT,
+            reserve: 2 * crate::chat::REQUEST_TIMEOUT + crate::chat::STALE_RETRY_WINDOW,
             recent: RecentTexts::new(DUPLICATE_WINDOW),
         }
     }
 
     /// Sets the chat's per-request timeout (`CHAT_TIMEOUT_MS`), from which the time kept in reserve before the
-    /// deadline follows: twice the timeout, a post and the look-up that settles it.
+    /// deadline follows: twice the timeout, a post and the look-up that settles it, and the time a request may
+    /// spend failing on a dropped connection before it is sent again (`chat::STALE_RETRY_WINDOW`).
     pub fn with_chat_timeout(self, timeout: Duration) -> Self {
         Self {
-            reserve: 2 * timeout,
+            reserve: 2 * timeout + crate::chat::STALE_RETRY_WINDOW,
             ..self
         }
     }
