@@ -1,5 +1,6 @@
-//! The consumer Lambda: posts questions from the SQS queue to the chat, exactly once, reporting partial batch
-//! failures. Everything but the wiring lives in `qrelay::consumer` and `qrelay::chat`.
+//! The consumer Lambda: posts questions from the SQS queue to the chat, as often as its chat's guarantee allows
+//! (exactly once on Rocket.Chat's REST API), reporting partial batch failures. Everything but the wiring lives in
+//! `qrelay::consumer` and `qrelay::chat`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -22,6 +23,8 @@ async fn main() -> Result<(), Error> {
         &config.chat_secret_id,
     ));
     let chat = poster(&config.chat, http_client(config.chat_timeout)?, secrets);
+    // Said once per cold start, so the log states what the deployment can promise about each question.
+    tracing::info!(chat = config.chat.label(), guarantee = chat.guarantee().label(), "posting to the chat");
     let queue = SqsQueueControl::lazy(aws, &config.queue_url, &config.dead_letter_queue_url);
     let consumer = &Consumer::new(config.rooms, config.time_zone, config.backoff, chat, Arc::new(queue))
         .with_chat_timeout(config.chat_timeout);

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-pub use render::{ChatMessage, MessageTooLong};
+pub use render::{ChatMessage, Dialect, MessageTooLong};
 
 use crate::domain::QuestionId;
 use secret::SecretSource;
@@ -44,9 +44,43 @@ pub fn poster(kind: &ChatKind, http: reqwest::Client, secrets: Arc<dyn SecretSou
     }
 }
 
+/// What a chat target can promise about each question, as the README and the instructor's console state it.
+/// An adapter declares the most it can keep, never more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Guarantee {
+    /// Each question appears once: the chat stores our id for the message and refuses or reports a second one,
+    /// and an ambiguous outcome is settled by asking for that id.
+    ExactlyOnce,
+    /// Before a retry, the chat is searched for the question: it appears once, unless a retry races a first
+    /// request still in flight.
+    CheckedRetry,
+    /// A retry after a lost answer posts the question a second time.
+    AtLeastOnce,
+    /// As [`Self::AtLeastOnce`], and the chat's acceptance does not even confirm delivery: the post may still fail
+    /// later, out of qrelay's sight.
+    AtLeastOnceUnconfirmed,
+}
+
+impl Guarantee {
+    /// The guarantee in a few words, for logs, the README and the console.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ExactlyOnce => "exactly once",
+            Self::CheckedRetry => "checked retry (once, unless a retry races a request in flight)",
+            Self::AtLeastOnce => "at least once (a lost answer means a second post)",
+            Self::AtLeastOnceUnconfirmed => "at least once, delivery not confirmed",
+        }
+    }
+}
+
 /// Posts questions to the chat.
 #[async_trait]
 pub trait ChatPoster: Send + Sync {
+    /// What this chat can promise. The default claims the least.
+    fn guarantee(&self) -> Guarantee {
+        Guarantee::AtLeastOnce
+    }
+
     /// Posts `message` for question `id` to `channel`. An idempotent poster returns
     /// [`Delivery::AlreadyPosted`] when the question is already in the chat, and never posts it twice.
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError>;

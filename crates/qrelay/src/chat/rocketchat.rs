@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::secret::{ChatSecret, SecretSource};
-use super::{ChatError, ChatMessage, ChatPoster, Delivery, STALE_RETRY_WINDOW, rate_limit_reset};
+use super::{ChatError, ChatMessage, ChatPoster, Delivery, Guarantee, STALE_RETRY_WINDOW, rate_limit_reset};
 use crate::domain::QuestionId;
 
 /// Posts through Rocket.Chat's REST API as a bot user with a personal access token.
@@ -220,6 +220,10 @@ impl RocketChat {
 
 #[async_trait]
 impl ChatPoster for RocketChat {
+    fn guarantee(&self) -> Guarantee {
+        Guarantee::ExactlyOnce
+    }
+
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
         let msg_id = message_id(id);
         let (creds, _) = self.credentials(false).await?;

@@ -7,13 +7,40 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-/// What the chat secret holds: `{"user_id": ..., "token": ...}` for Rocket.Chat's REST API, or
-/// `{"webhook_url": ...}` for an incoming webhook.
+/// What the chat secret holds, one JSON shape per kind of chat.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum ChatSecret {
+    /// `{"user_id": ..., "token": ...}`: a Rocket.Chat bot user and its personal access token.
     RocketChat { user_id: String, token: String },
+    /// `{"webhook_url": ...}`: an incoming webhook (or a Teams workflow), whose URL embeds its token.
     Webhook { webhook_url: String },
+    /// `{"bot_token": ...}`: a bot's token for Slack's Web API, Mattermost's REST API or Discord's bot API.
+    BotToken { bot_token: String },
+    /// `{"service_account": {...}}`: a Google Cloud service account's key, the JSON file Google hands out, for a
+    /// Google Chat app.
+    ServiceAccount { service_account: ServiceAccountKey },
+}
+
+/// The fields of a Google service account key that qrelay uses; the others are ignored.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct ServiceAccountKey {
+    pub client_email: String,
+    /// PEM, PKCS#8.
+    pub private_key: String,
+    /// Where to exchange a signed assertion for an access token; Google's own when absent.
+    #[serde(default)]
+    pub token_uri: Option<String>,
+}
+
+impl fmt::Debug for ServiceAccountKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccountKey")
+            .field("client_email", &self.client_email)
+            .field("private_key", &"<redacted>")
+            .field("token_uri", &self.token_uri)
+            .finish()
+    }
 }
 
 // Hand-written so that a token or a webhook URL (which embeds its token) can never reach a log through `{:?}`.
@@ -26,6 +53,11 @@ impl fmt::Debug for ChatSecret {
                 .field("token", &"<redacted>")
                 .finish(),
             Self::Webhook { .. } => f.debug_struct("Webhook").field("webhook_url", &"<redacted>").finish(),
+            Self::BotToken { .. } => f.debug_struct("BotToken").field("bot_token", &"<redacted>").finish(),
+            Self::ServiceAccount { service_account } => f
+                .debug_struct("ServiceAccount")
+                .field("service_account", service_account)
+                .finish(),
         }
     }
 }
@@ -35,7 +67,8 @@ impl ChatSecret {
     fn parse(json: &str) -> anyhow::Result<Self> {
         serde_json::from_str(json).map_err(|_| {
             anyhow::anyhow!(
-                "the chat secret must be JSON {{\"user_id\": ..., \"token\": ...}} or {{\"webhook_url\": ...}}"
+                "the chat secret must be JSON {{\"user_id\": ..., \"token\": ...}}, {{\"webhook_url\": ...}}, \
+                 {{\"bot_token\": ...}} or {{\"service_account\": {{...}}}}"
             )
         })
     }
@@ -94,7 +127,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_secret_shapes_parse() {
+    fn every_secret_shape_parses() {
+        assert_eq!(
+            ChatSecret::parse(r#"{"bot_token":"xoxb-1"}"#).expect("bot"),
+            ChatSecret::BotToken {
+                bot_token: "xoxb-1".into()
+            }
+        );
+        let google = r#"{"service_account":{"type":"service_account","client_email":"q@p.iam.gserviceaccount.com",
+            "private_key":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n","project_id":"p"}}"#;
+        let ChatSecret::ServiceAccount { service_account } = ChatSecret::parse(google).expect("google") else {
+            panic!("a service account key");
+        };
+        assert_eq!(service_account.client_email, "q@p.iam.gserviceaccount.com");
+        assert_eq!(service_account.token_uri, None);
         assert_eq!(
             ChatSecret::parse(r#"{"user_id":"u1","token":"t1"}"#).expect("rest"),
             ChatSecret::RocketChat {
@@ -119,7 +165,17 @@ mod tests {
         let hook = ChatSecret::Webhook {
             webhook_url: "https://chat/hooks/id/s3cr3t".into(),
         };
-        for secret in [rest, hook] {
+        let bot = ChatSecret::BotToken {
+            bot_token: "xoxb-s3cr3t".into(),
+        };
+        let google = ChatSecret::ServiceAccount {
+            service_account: ServiceAccountKey {
+                client_email: "q@p.iam.gserviceaccount.com".into(),
+                private_key: "-----BEGIN PRIVATE KEY-----s3cr3t".into(),
+                token_uri: None,
+            },
+        };
+        for secret in [rest, hook, bot, google] {
             assert!(!format!("{secret:?}").contains("s3cr3t"), "{secret:?}");
         }
         let err = ChatSecret::parse(r#"{"token":"s3cr3t"}"#).expect_err("incomplete");

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::secret::{ChatSecret, SecretSource};
-use super::{ChatError, ChatMessage, ChatPoster, Delivery, rate_limit_reset};
+use super::{ChatError, ChatMessage, ChatPoster, Delivery, Guarantee, rate_limit_reset};
 use crate::domain::QuestionId;
 
 /// Posts to one incoming webhook, whose URL (it embeds a token) is read from the chat secret on first use.
@@ -47,8 +47,8 @@ impl Webhook {
             .get_or_try_init(|| async {
                 match self.secrets.fetch().await {
                     Ok(ChatSecret::Webhook { webhook_url }) => Ok(webhook_url),
-                    Ok(ChatSecret::RocketChat { .. }) => Err(ChatError::Misconfigured(
-                        "the chat secret holds a user_id and token, not a webhook_url".into(),
+                    Ok(_) => Err(ChatError::Misconfigured(
+                        "the chat secret holds no webhook_url (it is the secret of another kind of chat)".into(),
                     )),
                     Err(e) => Err(ChatError::Unavailable(format!("{e:#}"))),
                 }
@@ -74,6 +74,10 @@ fn body(url: &str, message: &ChatMessage) -> serde_json::Value {
 
 #[async_trait]
 impl ChatPoster for Webhook {
+    fn guarantee(&self) -> Guarantee {
+        Guarantee::AtLeastOnce
+    }
+
     async fn post(&self, _id: QuestionId, _channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
         let url = self.url().await?;
         let response = self

@@ -1,5 +1,8 @@
 //! How a question reads in the chat, and why it can't ping anyone.
 //!
+//! A question is rendered once into a [`ChatMessage`]: the Rocket.Chat text (what the board and the Rocket.Chat
+//! adapters post) and the parts every other chat's [`Dialect`] formats in its own syntax ([`ChatMessage::text_for`]).
+//!
 //! Rocket.Chat detects mentions by regex on the raw text (`@name`, `@all`, `@here`, even inside code blocks) and
 //! renders Markdown links and images. Anonymous text must do neither, so every `@` and `#` gets a zero-width
 //! space after it (the text still reads the same), and `](` and `<url|label>` link syntax are broken the same way.
@@ -19,42 +22,106 @@ const MAX_MESSAGE_UTF16: usize = 5000;
 
 const ZWSP: char = '\u{200B}';
 
+/// The syntax a chat reads messages in: each has its own mentions, links and size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// Rocket.Chat's Markdown (REST API and incoming webhooks); 5000 UTF-16 units.
+    RocketChat,
+    /// Mattermost's Markdown; `@channel`, `@all`, `@here`; 16,383 characters.
+    Mattermost,
+    /// Slack's mrkdwn; `<!channel>`, `<!here>`, `<@U…>`, `<url|label>`; 40,000 characters.
+    Slack,
+    /// Discord's Markdown; `@everyone`, `@here`, `<@id>`; 2000 characters.
+    Discord,
+    /// Google Chat's text format; `<users/all>`, `<url|label>`; 32,000 bytes.
+    GoogleChat,
+    /// Microsoft Teams (an Adaptive Card's text); `<at>`; 28 KB for the card.
+    Teams,
+}
+
 /// A chat message ready to send: neutralised, within the size limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage(String);
+pub struct ChatMessage {
+    /// The Rocket.Chat text.
+    text: String,
+    parts: Parts,
+}
+
+/// What a message says, before any chat's syntax: what each [`Dialect`] formats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parts {
+    /// The nickname as the student typed it (already parsed: one line, trimmed, bounded).
+    pub(crate) nickname: Option<String>,
+    /// When it was asked, in the configured time zone, e.g. `2026-11-22 18:30 JST`.
+    pub(crate) when: String,
+    /// The question as parsed (lines separated by `\n`, trimmed, bounded).
+    pub(crate) text: String,
+}
 
 /// The rendered message would exceed the chat's size limit (only possible if the domain limits were raised past
-/// what [`crate::domain::QuestionText::MAX_CHARS_LIMIT`] allows).
+/// what [`crate::domain::QuestionText::MAX_CHARS_LIMIT`] allows, or the chat's limit is below it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the rendered message has {0} UTF-16 units, over the chat's limit of {MAX_MESSAGE_UTF16}")]
-pub struct MessageTooLong(usize);
+#[error("the rendered message is {size}, over the chat's limit of {limit}")]
+pub struct MessageTooLong {
+    /// The size, with its unit (`5012 UTF-16 units`).
+    size: String,
+    limit: String,
+}
 
-impl ChatMessage {
-    /// Renders a question for humans: a header saying it is anonymous (with the nickname, if any) and when it was
-    /// asked in `tz`, then the text as a quote block.
-    pub fn render(question: &Question, tz: &TimeZone) -> Result<Self, MessageTooLong> {
-        let when = format_time(question.submitted_at, tz);
-        let mut out = String::with_capacity(question.text.as_ref().len() * 2 + 96);
-        out.push_str("❓ **Anonymous question**");
-        if let Some(nickname) = &question.nickname {
-            out.push_str(" · ");
-            push_neutralised(&mut out, &plain_nickname(nickname.as_ref()));
-        }
-        out.push_str(" · ");
-        out.push_str(&when);
-        push_quoted(&mut out, question.text.as_ref());
-        let units = out.encode_utf16().count();
-        if units > MAX_MESSAGE_UTF16 {
-            Err(MessageTooLong(units))
-        } else {
-            Ok(Self(out))
+impl MessageTooLong {
+    pub(crate) fn new(size: usize, limit: usize, unit: &str) -> Self {
+        Self {
+            size: format!("{size} {unit}"),
+            limit: format!("{limit} {unit}"),
         }
     }
 }
 
+impl ChatMessage {
+    /// Renders a question for humans: a header saying it is anonymous (with the nickname, if any) and when it was
+    /// asked in `tz`, then the text as a quote block. Fails if the Rocket.Chat text would be over its limit.
+    pub fn render(question: &Question, tz: &TimeZone) -> Result<Self, MessageTooLong> {
+        let parts = Parts {
+            nickname: question.nickname.as_ref().map(|n| n.as_ref().to_owned()),
+            when: format_time(question.submitted_at, tz),
+            text: question.text.as_ref().to_owned(),
+        };
+        let text = rocketchat(&parts)?;
+        Ok(Self { text, parts })
+    }
+
+    /// The message in `dialect`'s syntax, neutralised for that chat, or why it can't be posted there.
+    pub fn text_for(&self, dialect: Dialect) -> Result<String, MessageTooLong> {
+        match dialect {
+            Dialect::RocketChat => Ok(self.text.clone()),
+            other => Err(MessageTooLong::new(0, 0, &format!("{other:?} is not rendered yet"))),
+        }
+    }
+}
+
+/// Rocket.Chat's rendering: the header, then the question quoted, within 5000 UTF-16 units.
+fn rocketchat(parts: &Parts) -> Result<String, MessageTooLong> {
+    let mut out = String::with_capacity(parts.text.len() * 2 + 96);
+    out.push_str("❓ **Anonymous question**");
+    if let Some(nickname) = &parts.nickname {
+        out.push_str(" · ");
+        push_neutralised(&mut out, &plain_nickname(nickname));
+    }
+    out.push_str(" · ");
+    out.push_str(&parts.when);
+    push_quoted(&mut out, &parts.text);
+    let units = out.encode_utf16().count();
+    if units > MAX_MESSAGE_UTF16 {
+        Err(MessageTooLong::new(units, MAX_MESSAGE_UTF16, "UTF-16 units"))
+    } else {
+        Ok(out)
+    }
+}
+
+/// The Rocket.Chat text.
 impl AsRef<str> for ChatMessage {
     fn as_ref(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
