@@ -12,23 +12,31 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = LocalConfig::from_env_and_args(&args)?;
     let running = start(config).await?;
-    let url = running.url();
+    let public = running.public_url();
     let backend = if running.system.intake_uses_aws() {
         "SNS/SQS at AWS_ENDPOINT_URL"
     } else {
         "in-process queue"
     };
     println!(
-        "qrelay is running locally ({backend}; chat: {})",
-        running.system.chat_label
+        "qrelay is running locally on {} ({backend}; chat: {})",
+        running.addr, running.system.chat_label
     );
     for room in running.system.rooms.iter() {
         let name: &str = room.name().as_ref();
-        println!("  form for {name:<10} {url}/r/{name}   (QR code: {url}/r/{name}/qr.svg)");
+        println!("  form for {name:<10} {public}/r/{name}   (QR code: {public}/r/{name}/qr.svg)");
     }
-    println!("  default form        {url}/");
-    println!("  board (the chat)    {url}/board");
-    println!("  instructor page     {url}/admin");
+    println!("  default form        {public}/");
+    println!("  board (the chat)    {public}/board");
+    match running.admin_url() {
+        Some(admin) => println!("  instructor page     {admin}   (this machine only)"),
+        None => println!(
+            "  instructor page     unavailable: it answers this machine's loopback only; listen on 0.0.0.0 to have both"
+        ),
+    }
+    if let Some(hint) = &running.reachable.hint {
+        println!("Note: {hint}");
+    }
     println!("Press Ctrl-C to stop.");
     stop_signal().await?;
     println!("Stopping: finishing deliveries in progress...");

@@ -164,6 +164,11 @@ impl MemQueue {
         self.lock().messages.iter().map(|m| m.body.clone()).collect()
     }
 
+    /// How many times each message has been received so far, oldest message first.
+    pub fn receive_counts(&self) -> Vec<u32> {
+        self.lock().messages.iter().map(|m| m.receive_count).collect()
+    }
+
     pub fn depth(&self) -> Depth {
         let now = Instant::now();
         let state = self.lock();
@@ -267,6 +272,7 @@ mod tests {
             let got = q.receive(10, Duration::ZERO);
             assert_eq!(got.len(), 1, "receive {n} succeeds");
         }
+        assert_eq!(q.receive_counts(), [30], "counted without receiving");
         assert!(q.receive(10, Duration::ZERO).is_empty(), "the 31st moves it instead");
         assert_eq!(q.depth().total(), 0);
         assert_eq!(dlq.bodies(), ["keep me"], "body intact in the DLQ");

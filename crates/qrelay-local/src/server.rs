@@ -1,5 +1,19 @@
 //! The HTTP side of the local runner: the real intake handler for the form routes, plus the board and the
-//! instructor page. Binds to loopback only.
+//! instructor page. Listens on loopback unless told otherwise (`--listen`), so that phones on the same network can
+//! try the form; the instructor page stays this machine's alone whatever the listen address.
+//!
+//! The instructor page changes state (the outage switch, the redrive), so it must not answer a web page the
+//! instructor happens to have open. It answers only when all of these hold:
+//! - the peer is a loopback address (as before `--listen` existed);
+//! - `Host` is a loopback name or address with this runner's port, so a DNS-rebinding page (its own name,
+//!   resolving to 127.0.0.1) is refused;
+//! - a state-changing request (anything but GET and HEAD) carries `Origin` equal to this runner's loopback
+//!   origin, or, without `Origin`, a `Sec-Fetch-Site` of `same-origin` or `none` or no such header at all (a
+//!   non-browser client such as curl: browsers send `Origin` on every cross-origin request);
+//! - and it declares a JSON body, which no cross-site form can send and a cross-site script can send only after a
+//!   CORS preflight that this server never grants. This covers old browsers that sent neither header.
+//!
+//! The pages also refuse to be framed, so another page can't trick a click on them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +22,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,14 +30,18 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::LocalConfig;
-use crate::pages;
+use crate::config::{LocalConfig, PublicUrl};
+use crate::net::{self, Reachable, is_loopback_authority};
 use crate::system::System;
+use crate::{instructor, pages};
 
 /// A running local system.
 #[derive(Debug)]
 pub struct Running {
+    /// The address the server is bound to (`0.0.0.0:8080` with `--listen 0.0.0.0:8080`).
     pub addr: SocketAddr,
+    /// Where phones reach it, and why that might not work.
+    pub reachable: Reachable,
     pub system: Arc<System>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -31,9 +49,20 @@ pub struct Running {
 }
 
 impl Running {
-    /// `http://127.0.0.1:<port>`
+    /// The URL this machine reaches the runner at (`http://127.0.0.1:<port>`; the listen address when it is one
+    /// network address only).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", net::local(self.addr).unwrap_or(self.addr))
+    }
+
+    /// The URL students' phones use, printed and encoded in the QR codes.
+    pub fn public_url(&self) -> String {
+        self.reachable.url.to_string()
+    }
+
+    /// The instructor page's URL, if this machine can reach it (not when listening on one network address).
+    pub fn admin_url(&self) -> Option<String> {
+        net::local(self.addr).map(|addr| format!("http://{addr}/admin"))
     }
 
     /// Stops accepting requests, lets the consumer finish its batch, makes a last delivery attempt and reports
@@ -46,13 +75,18 @@ impl Running {
     }
 }
 
-/// Builds the system, binds the port and starts serving and consuming in the background.
+/// Builds the system, binds the listen address and starts serving and consuming in the background.
 pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let system = Arc::new(System::build(&config).await?);
-    let listener = tokio::net::TcpListener::bind((config.host, config.port)).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let reachable = net::reachable(addr, config.public_url.as_ref());
+    let site = Arc::new(Site {
+        port: addr.port(),
+        public: reachable.url.clone(),
+    });
     let (shutdown, stopped) = watch::channel(false);
-    let app = router(system.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(system.clone(), site).into_make_service_with_connect_info::<SocketAddr>();
     let mut server_stopped = stopped.clone();
     let server = tokio::spawn(async move {
         let graceful = async move {
@@ -65,6 +99,7 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     let consumer = tokio::spawn(system.clone().run_consumer(stopped));
     Ok(Running {
         addr,
+        reachable,
         system,
         shutdown,
         server,
@@ -72,25 +107,38 @@ pub async fn start(config: LocalConfig) -> anyhow::Result<Running> {
     })
 }
 
-fn router(system: Arc<System>) -> Router {
+/// What the routes need to know about the server's addresses.
+#[derive(Debug)]
+struct Site {
+    /// The bound port: the instructor page's `Host` and `Origin` must carry it.
+    port: u16,
+    /// Where phones reach the runner.
+    public: PublicUrl,
+}
+
+fn router(system: Arc<System>, site: Arc<Site>) -> Router {
     let admin = Router::new()
         .route("/admin", get(admin_page))
         .route("/admin/state.json", get(admin_state))
         .route("/admin/outage", post(admin_outage))
         .route("/admin/retry-now", post(admin_retry_now))
         .route("/admin/redrive", post(admin_redrive))
-        .route_layer(axum::middleware::from_fn(loopback_only));
+        .route_layer(axum::middleware::from_fn_with_state(site.clone(), this_machine_only));
+    let intake_site = site.clone();
     Router::new()
         .route("/board", get(board_page))
+        .route("/board/channels.html", get(board_channels))
         .route("/board/messages.json", get(board_messages))
         .merge(admin)
-        .fallback(intake)
+        .fallback(move |state, request| intake(state, intake_site.clone(), request))
+        .layer(axum::middleware::from_fn(no_framing))
         .with_state(system)
 }
 
 /// Everything else goes to the real intake handler, as API Gateway would send it.
-async fn intake(State(system): State<Arc<System>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+async fn intake(State(system): State<Arc<System>>, site: Arc<Site>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    as_phones_see_it(&mut parts.headers, &site);
     // Larger than intake's own 16 KiB limit, so that intake is the one to answer 413 with its JSON error.
     let bytes = match to_bytes(body, 64 * 1024).await {
         Ok(bytes) => bytes,
@@ -121,8 +169,35 @@ async fn intake(State(system): State<Arc<System>>, request: Request) -> Response
     Response::from_parts(parts, body)
 }
 
-async fn board_page() -> Html<&'static str> {
-    Html(pages::BOARD)
+/// The intake builds the QR code's link from `Host` and `X-Forwarded-Proto`, as API Gateway gives them. Here the
+/// instructor opens the QR code on this machine (`127.0.0.1`), but phones need the network address; and the
+/// runner speaks plain HTTP, which the intake would otherwise take as HTTPS for any non-loopback host.
+fn as_phones_see_it(headers: &mut axum::http::HeaderMap, site: &Site) {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let public_is_loopback = is_loopback_authority(site.public.authority(), site.port);
+    if is_loopback_authority(host, site.port) && !public_is_loopback {
+        if let Ok(public) = HeaderValue::from_str(site.public.authority()) {
+            headers.insert(header::HOST, public);
+            headers.insert("x-forwarded-proto", HeaderValue::from_static(site.public.scheme()));
+        }
+    } else if !headers.contains_key("x-forwarded-proto") {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+}
+
+async fn board_page(State(system): State<Arc<System>>) -> Html<String> {
+    let channels = system.board.channels(&system.rooms);
+    Html(pages::board(&channels, system.board.len(), &system.time_zone))
+}
+
+async fn board_channels(State(system): State<Arc<System>>) -> Html<String> {
+    Html(pages::board_channels(
+        &system.board.channels(&system.rooms),
+        &system.time_zone,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -134,17 +209,94 @@ async fn board_messages(State(system): State<Arc<System>>, Query(after): Query<A
     Json(system.board.messages_after(after.after.unwrap_or(0)))
 }
 
-/// The instructor page and its actions answer loopback clients only.
-async fn loopback_only(ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request, next: Next) -> Response {
-    if peer.ip().is_loopback() {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::FORBIDDEN,
-            "the instructor page is available on this machine only",
-        )
-            .into_response()
+/// Neither page of the runner may be shown inside another site's frame, where a click could be stolen.
+async fn no_framing(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        );
     }
+    response
+}
+
+/// The instructor page and its actions answer this machine only, and never a request another site made (see
+/// the module's documentation).
+async fn this_machine_only(
+    State(site): State<Arc<Site>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match admin_refusal(&site, peer, &request) {
+        None => next.run(request).await,
+        Some((code, message)) => {
+            // No address, no header values: only which check refused.
+            tracing::warn!(check = code, "the instructor page refused a request");
+            admin_error(StatusCode::FORBIDDEN, code, message)
+        }
+    }
+}
+
+/// Why a request to the instructor page is refused, if it is.
+fn admin_refusal(site: &Site, peer: SocketAddr, request: &Request) -> Option<(&'static str, &'static str)> {
+    if !peer.ip().to_canonical().is_loopback() {
+        return Some((
+            "not_this_machine",
+            "the instructor page is available on this machine only",
+        ));
+    }
+    let headers = request.headers();
+    let header = |name: header::HeaderName| headers.get(name).map(|v| v.to_str().unwrap_or("\u{FFFD}"));
+    let host = header(header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if !host.is_some_and(|host| is_loopback_authority(host, site.port)) {
+        return Some((
+            "wrong_host",
+            "the instructor page answers only at http://127.0.0.1:PORT or http://localhost:PORT",
+        ));
+    }
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    let same_origin = match (
+        header(header::ORIGIN),
+        header(HeaderName::from_static("sec-fetch-site")),
+    ) {
+        (Some(origin), _) => origin
+            .strip_prefix("http://")
+            .is_some_and(|authority| is_loopback_authority(authority, site.port)),
+        (None, Some(site)) => site == "same-origin" || site == "none",
+        (None, None) => true,
+    };
+    if !same_origin {
+        return Some((
+            "cross_origin",
+            "the instructor page's actions answer the instructor page only, not other sites",
+        ));
+    }
+    let json = header(header::CONTENT_TYPE).is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json {
+        return Some((
+            "not_json",
+            "the instructor page's actions take a JSON body (Content-Type: application/json), e.g. {}",
+        ));
+    }
+    None
+}
+
+fn admin_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": { "code": code, "message": message.into() } })),
+    )
+        .into_response()
 }
 
 async fn admin_page(State(system): State<Arc<System>>) -> Response {
@@ -153,14 +305,23 @@ async fn admin_page(State(system): State<Arc<System>>) -> Response {
 
 async fn admin_state(State(system): State<Arc<System>>) -> Response {
     match system.depths().await {
-        Ok(depths) => Json(serde_json::json!({
-            "depths": depths,
-            "chat": system.chat_label,
-            "chat_down": system.outage.is_down(),
-            "on_board": system.board.len(),
-        }))
-        .into_response(),
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("{e:#}")).into_response(),
+        Ok(depths) => {
+            let counts = system.receive_counts();
+            let warnings = instructor::warnings(counts.as_deref(), depths.dead_letters, system.retries);
+            Json(serde_json::json!({
+                "depths": depths,
+                "chat": system.chat_label,
+                "chat_down": system.outage.is_down(),
+                "on_board": system.board.len(),
+                "warnings": warnings,
+            }))
+            .into_response()
+        }
+        Err(e) => admin_error(
+            StatusCode::BAD_GATEWAY,
+            "queue_unavailable",
+            format!("Could not read the queues: {e:#}"),
+        ),
     }
 }
 
@@ -175,23 +336,30 @@ async fn admin_outage(State(system): State<Arc<System>>, Json(outage): Json<Outa
         chat_down = outage.down,
         "outage switch changed from the instructor page"
     );
-    Json(serde_json::json!({ "chat_down": outage.down })).into_response()
+    Json(serde_json::json!({
+        "chat_down": outage.down,
+        "message": instructor::outage_changed(outage.down),
+    }))
+    .into_response()
 }
 
 async fn admin_retry_now(State(system): State<Arc<System>>) -> Response {
     match system.retry_now().await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => (StatusCode::CONFLICT, format!("{e:#}")).into_response(),
+        Ok(waiting) => Json(serde_json::json!({
+            "released": waiting,
+            "message": instructor::retried(waiting),
+        }))
+        .into_response(),
+        Err(e) => admin_error(StatusCode::CONFLICT, "not_available", format!("{e:#}")),
     }
 }
 
 async fn admin_redrive(State(system): State<Arc<System>>, Json(event): Json<serde_json::Value>) -> Response {
     match system.redrive(event).await {
-        Ok(summary) => Json(summary).into_response(),
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+        Ok(mut summary) => {
+            summary.message = instructor::redrive_result(&summary.message);
+            Json(summary).into_response()
+        }
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, "redrive_failed", e.to_string()),
     }
 }

@@ -6,15 +6,15 @@ use std::time::{Duration, SystemTime};
 
 use qrelay::chat::secret::StaticSecret;
 use qrelay::chat::{ChatPoster, REQUEST_TIMEOUT, http_client};
-use qrelay::consumer::{Consumer, QueueControl, SqsQueueControl};
+use qrelay::consumer::{Backoff, Consumer, QueueControl, SqsQueueControl};
 use qrelay::domain::Rooms;
 use qrelay::intake::Intake;
-use qrelay::publish::SnsPublisher;
+use qrelay::publish::{QuestionPublisher, SnsPublisher};
 use qrelay::redrive::{CopyMover, NativeMover, Queues, Redrive, RedriveError, RedriveMode, RedriveSummary};
 use qrelay_testkit::event_source::SqsPoller;
 use qrelay_testkit::world::{World, WorldSpec};
 
-use crate::board::{Board, OutageSwitch};
+use crate::board::{Board, ClockedPublisher, OutageSwitch};
 use crate::config::{ChatChoice, LocalConfig};
 use crate::memq::{Depth, MemQueue};
 use crate::ports::{MemQueues, MemTopic, NoNativeMover};
@@ -35,6 +35,17 @@ pub struct System {
     pub outage: Arc<OutageSwitch>,
     pub rooms: Rooms,
     pub chat_label: &'static str,
+    /// The zone the board shows times in, as the chat messages do.
+    pub time_zone: jiff::tz::TimeZone,
+    /// The consumer's retry schedule and the receives before dead-lettering, for the instructor page's warning.
+    pub retries: Retries,
+}
+
+/// How failed deliveries are retried: the schedule and the receive budget before the dead-letter queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    pub backoff: Backoff,
+    pub max_receive_count: u32,
 }
 
 impl std::fmt::Debug for System {
@@ -68,7 +79,14 @@ impl System {
             }
         };
         let outage = Arc::new(OutageSwitch::new(chat));
-        let intake = |publisher| Intake::new(config.rooms.clone(), config.limits, publisher);
+        // Every publisher tells the board when its question was asked, so the board can show them in that order.
+        let intake = |publisher: Arc<dyn QuestionPublisher>| {
+            let clocked = ClockedPublisher {
+                inner: publisher,
+                board: board.clone(),
+            };
+            Intake::new(config.rooms.clone(), config.limits, Arc::new(clocked))
+        };
         let (intake, backend, queue_control): (Intake, Backend, Arc<dyn QueueControl>) = match &config.aws_endpoint {
             None => {
                 let dead_letters = MemQueue::new("questions-dlq");
@@ -122,6 +140,11 @@ impl System {
             outage,
             rooms: config.rooms.clone(),
             chat_label,
+            time_zone: config.time_zone.clone(),
+            retries: Retries {
+                backoff: config.backoff,
+                max_receive_count: config.max_receive_count,
+            },
         })
     }
 
@@ -130,13 +153,25 @@ impl System {
         matches!(self.backend, Backend::Aws { .. })
     }
 
-    /// Makes every waiting question visible now, skipping the rest of its backoff.
-    pub async fn retry_now(&self) -> anyhow::Result<()> {
+    /// Makes every waiting question visible now, skipping the rest of its backoff; returns how many were waiting.
+    pub async fn retry_now(&self) -> anyhow::Result<usize> {
         match &self.backend {
-            Backend::Memory(queues) => queues.queue.release_all(),
+            Backend::Memory(queues) => {
+                let waiting = queues.queue.depth().in_flight;
+                queues.queue.release_all();
+                Ok(waiting)
+            }
             Backend::Aws { .. } => anyhow::bail!("\"retry now\" works with the in-process queue only"),
         }
-        Ok(())
+    }
+
+    /// Receive counts of the questions in the queue, where they can be read without receiving them (the
+    /// in-process queue; SQS shows a message's count only to whoever receives it).
+    pub fn receive_counts(&self) -> Option<Vec<u32>> {
+        match &self.backend {
+            Backend::Memory(queues) => Some(queues.queue.receive_counts()),
+            Backend::Aws { .. } => None,
+        }
     }
 
     pub async fn depths(&self) -> anyhow::Result<Depths> {
