@@ -1,5 +1,7 @@
 //! The local runner over HTTP: its in-process queue dead-letters and redrives like SQS, its instructor page
-//! controls work, and with `AWS_ENDPOINT_URL` it runs on moto's SNS and SQS instead.
+//! controls work (for this machine's own page only) and warns before questions are dead-lettered, the board shows
+//! what the chat would, the QR code carries the address phones use, and with `AWS_ENDPOINT_URL` it runs on moto's
+//! SNS and SQS instead.
 
 use std::time::{Duration, Instant};
 
@@ -105,12 +107,11 @@ async fn retry_now_skips_the_rest_of_the_backoff() {
     eventually(&running, "a failed attempt", |s| s["depths"]["in_flight"] == 1).await;
 
     admin(&running, "outage", json!({ "down": false })).await;
-    qrelay::chat::http_client(std::time::Duration::from_secs(30))
-        .unwrap()
-        .post(format!("{}/admin/retry-now", running.url()))
-        .send()
-        .await
-        .expect("retry now");
+    let retried = admin(&running, "retry-now", json!({})).await;
+    assert_eq!(
+        retried["message"], "1 waiting question is being tried again now.",
+        "a sentence, not a status code: {retried}"
+    );
 
     eventually(&running, "delivery without waiting ten minutes", |s| s["on_board"] == 1).await;
     running.stop().await;
@@ -144,5 +145,272 @@ async fn with_aws_endpoint_url_the_local_runner_uses_sns_and_sqs() {
             .any(|t| t.topic_arn().is_some_and(|a| a.ends_with(":qrelay-questions"))),
         "{topics:?}"
     );
+    running.stop().await;
+}
+
+fn client() -> reqwest::Client {
+    qrelay::chat::http_client(Duration::from_secs(30)).unwrap()
+}
+
+/// The status and JSON body of a request to the instructor page.
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_instructor_page_answers_its_own_page_and_refuses_other_sites_and_rebinding_hosts() {
+    let running = qrelay_local::start(LocalConfig::for_tests()).await.expect("start");
+    let url = running.url();
+    let port = running.addr.port();
+    let own_origin = format!("http://127.0.0.1:{port}");
+    let retry = || client().post(format!("{url}/admin/retry-now"));
+
+    // Refused: each request is one a web page in the instructor's browser could make.
+    let refused = [
+        (
+            "a cross-site fetch or form",
+            retry().header("origin", "https://evil.example").json(&json!({})),
+        ),
+        (
+            "a DNS-rebinding page: its own name, resolving to 127.0.0.1",
+            retry()
+                .header("host", format!("evil.example:{port}"))
+                .header("origin", format!("http://evil.example:{port}"))
+                .json(&json!({})),
+        ),
+        ("a sandboxed frame", retry().header("origin", "null").json(&json!({}))),
+        (
+            "another port on this machine",
+            retry()
+                .header("origin", format!("http://127.0.0.1:{}", port.wrapping_add(1)))
+                .json(&json!({})),
+        ),
+        (
+            "a cross-site request without Origin",
+            retry().header("sec-fetch-site", "cross-site").json(&json!({})),
+        ),
+        (
+            "a form post (an old browser sends no Origin)",
+            retry()
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("down=true"),
+        ),
+        (
+            "a rebinding page reading the state",
+            client()
+                .get(format!("{url}/admin/state.json"))
+                .header("host", format!("rebind.evil.example:{port}")),
+        ),
+        (
+            "a rebinding page switching the chat off",
+            client()
+                .post(format!("{url}/admin/outage"))
+                .header("host", format!("127.0.0.1.evil.example:{port}"))
+                .json(&json!({ "down": true })),
+        ),
+    ];
+    for (what, request) in refused {
+        let (status, body) = send(request).await;
+        assert_eq!(status, 403, "{what} is refused: {body}");
+        assert!(
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: a JSON error that says why: {body}"
+        );
+    }
+    assert_eq!(
+        state(&running).await["chat_down"],
+        false,
+        "no refused request switched the chat off"
+    );
+
+    // Accepted: the instructor page's own requests, as Chromium sends them, and a command-line client.
+    let (status, body) = send(
+        client()
+            .post(format!("{url}/admin/outage"))
+            .header("origin", &own_origin)
+            .header("sec-fetch-site", "same-origin")
+            .json(&json!({ "down": true })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("The chat is now down")),
+        "{body}"
+    );
+    let (status, body) = send(
+        client()
+            .post(format!("http://localhost:{port}/admin/outage"))
+            .header("origin", format!("http://localhost:{port}"))
+            .json(&json!({ "down": false })),
+    )
+    .await;
+    assert_eq!(status, 200, "localhost is this machine too: {body}");
+    let (status, body) = send(retry().json(&json!({}))).await;
+    assert_eq!(status, 200, "curl sends neither Origin nor Sec-Fetch-Site: {body}");
+
+    let page = client().get(format!("{url}/admin")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(
+        page.headers().get("x-frame-options").and_then(|v| v.to_str().ok()),
+        Some("DENY"),
+        "no other site may frame the page and steal a click"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_qr_code_links_to_the_address_phones_use() {
+    let qr = |running: &Running, host: Option<&str>| {
+        let mut request = client().get(format!("{}/r/rust-101/qr.svg", running.url()));
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        async move {
+            let response = request.send().await.expect("qr");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("svg")
+        }
+    };
+    let plain = qrelay_local::start(LocalConfig::for_tests()).await.expect("start");
+    // A phone reaching the runner at its network address gets a plain-HTTP link, as the runner speaks HTTP only.
+    let phone_view = qr(&plain, Some("192.0.2.10:8080")).await;
+    let explicit = client()
+        .get(format!("{}/r/rust-101/qr.svg", plain.url()))
+        .header("host", "192.0.2.10:8080")
+        .header("x-forwarded-proto", "http")
+        .send()
+        .await
+        .expect("qr")
+        .text()
+        .await
+        .expect("svg");
+    assert_eq!(phone_view, explicit, "http://192.0.2.10:8080/r/rust-101, not https");
+    let on_loopback = qr(&plain, None).await;
+    assert_ne!(on_loopback, phone_view, "without a public URL, the loopback address");
+    plain.stop().await;
+
+    // With a public URL, the QR code the instructor opens on this machine links to it.
+    let public = qrelay_local::start(LocalConfig {
+        public_url: Some(qrelay_local::PublicUrl::parse("http://192.0.2.10:8080").expect("url")),
+        ..LocalConfig::for_tests()
+    })
+    .await
+    .expect("start");
+    assert_eq!(public.public_url(), "http://192.0.2.10:8080");
+    assert_eq!(
+        qr(&public, None).await,
+        phone_view,
+        "the projected QR code carries the public URL"
+    );
+    public.stop().await;
+}
+
+#[tokio::test]
+async fn the_instructor_page_warns_before_questions_are_dead_lettered() {
+    // Retries ten minutes apart, so that only this test moves the receive count (as a long outage would).
+    let running = qrelay_local::start(LocalConfig {
+        backoff: qrelay::consumer::Backoff {
+            base: Duration::from_secs(600),
+            cap: Duration::from_secs(600),
+        },
+        ..LocalConfig::for_tests()
+    })
+    .await
+    .expect("start");
+    let qrelay_local::Backend::Memory(queues) = &running.system.backend else {
+        panic!("the in-process queue");
+    };
+    admin(&running, "outage", json!({ "down": true })).await;
+    ask(&running, "through a long outage").await;
+    let first = eventually(&running, "a failed attempt", |s| s["depths"]["in_flight"] == 1).await;
+    assert_eq!(
+        first["warnings"],
+        json!([]),
+        "one failure is no reason to worry: {first}"
+    );
+
+    // Eleven more receives, each failing, as the outage goes on: twelve of thirty.
+    let receive = || {
+        queues.queue.release_all();
+        let got = queues.queue.receive(10, Duration::from_secs(600));
+        assert!(got.len() <= 1, "one question in the queue");
+        got.len()
+    };
+    for _ in 0..11 {
+        assert_eq!(receive(), 1);
+    }
+    let warned = state(&running).await;
+    assert_eq!(
+        warned["warnings"],
+        json!([
+            "1 question has been tried 12 of 30 times without reaching the chat; at this rate it moves to the \
+             dead-letter queue in about 143 minutes. End the outage or fix the chat before then (\"Retry waiting \
+             questions now\" delivers at once)."
+        ]),
+        "{warned}"
+    );
+
+    // The rest of the budget, and one receive more: SQS moves it to the dead-letter queue.
+    for _ in 12..30 {
+        assert_eq!(receive(), 1);
+    }
+    assert_eq!(receive(), 0, "the 31st receive moves it");
+    let dead = state(&running).await;
+    assert_eq!(dead["depths"]["dead_letters"], 1, "{dead}");
+    assert_eq!(
+        dead["warnings"],
+        json!([
+            "1 question is in the dead-letter queue and will not be retried: once the chat works, \"Redrive dead \
+             letters\" brings it back."
+        ]),
+        "{dead}"
+    );
+    let page = client()
+        .get(format!("{}/admin", running.url()))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("id=\"warnings\" role=\"status\""),
+        "the page shows the warnings"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_board_shows_the_message_as_the_chat_renders_it() {
+    let running = qrelay_local::start(LocalConfig::for_tests()).await.expect("start");
+    ask(&running, "**太字** <b>tag</b> @all").await;
+    eventually(&running, "delivery", |s| s["on_board"] == 1).await;
+
+    let page = client()
+        .get(format!("{}/board", running.url()))
+        .send()
+        .await
+        .expect("board")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("<h2 id=\"ch-rust-101\">#rust-101"),
+        "grouped by channel: {page}"
+    );
+    assert!(page.contains("<strong>Anonymous question</strong>"), "{page}");
+    assert!(
+        page.contains(
+            "<blockquote><p><strong>太字</strong> &lt;\u{200B}b&gt;tag&lt;\u{200B}/b&gt; @\u{200B}all</p></blockquote>"
+        ),
+        "the question as a quote, its HTML as text, the mention defused: {page}"
+    );
+    let raw = running.system.board.messages_after(0)[0].posted_at.to_string();
+    assert!(!page.contains(&raw), "no raw UTC timestamp: {page}");
+    assert!(page.contains("asked <time datetime="), "{page}");
     running.stop().await;
 }
