@@ -24,9 +24,11 @@ pub fn reachable(bound: SocketAddr, configured: Option<&PublicUrl>) -> Reachable
     }
     if !bound.ip().is_unspecified() {
         let hint = bound.ip().is_loopback().then(|| {
-            "listening on loopback only: phones can't reach this machine; to rehearse from a phone on the same \
-             network, start with --listen 0.0.0.0:PORT"
-                .to_owned()
+            format!(
+                "this listens on loopback only; to try the form from a phone on the same network, start with \
+                 --listen 0.0.0.0:{}",
+                bound.port()
+            )
         });
         return Reachable {
             url: PublicUrl::http(bound),
