@@ -15,6 +15,7 @@ const SHOW_DELIVERY_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_sec
 pub fn board(channels: &[Channel], delivered: usize, tz: &TimeZone) -> String {
     BOARD
         .replace("{{count}}", &delivered.to_string())
+        .replace("{{zone}}", &escape(tz.iana_name().unwrap_or("the runner's TIME_ZONE")))
         .replace("{{channels}}", &board_channels(channels, tz))
 }
 
@@ -82,7 +83,7 @@ h2 { margin:1.5rem 0 0.5rem; font-size:1.2rem; }
 <body><main>
 <h1>Chat board <span class="meta">(<span id="count">{{count}}</span> delivered)</span></h1>
 <p class="meta">What the course's chat channels receive, live, as the chat shows it: each room's questions in the
-order they were asked, each once. Times are this machine's time zone.</p>
+order they were asked, each once. Times are {{zone}} time.</p>
 <div id="channels">{{channels}}</div>
 </main>
 <script>
@@ -263,7 +264,9 @@ mod tests {
 
     #[test]
     fn an_empty_board_says_so() {
-        assert!(board(&[], 0, &tokyo()).contains("No questions yet"));
+        let page = board(&[], 0, &tokyo());
+        assert!(page.contains("No questions yet"), "{page}");
+        assert!(page.contains("Times are Asia/Tokyo time."), "{page}");
     }
 
     #[test]
