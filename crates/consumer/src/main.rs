@@ -24,7 +24,11 @@ async fn main() -> Result<(), Error> {
     ));
     let chat = poster(&config.chat, http_client(config.chat_timeout)?, secrets);
     // Said once per cold start, so the log states what the deployment can promise about each question.
-    tracing::info!(chat = config.chat.label(), guarantee = chat.guarantee().label(), "posting to the chat");
+    tracing::info!(
+        chat = config.chat.label(),
+        guarantee = chat.guarantee().label(),
+        "posting to the chat"
+    );
     let queue = SqsQueueControl::lazy(aws, &config.queue_url, &config.dead_letter_queue_url);
     let consumer = &Consumer::new(config.rooms, config.time_zone, config.backoff, chat, Arc::new(queue))
         .with_chat_timeout(config.chat_timeout);
