@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use qrelay::chat::{ChatError, ChatMessage, ChatPoster, Delivery};
+use qrelay::chat::{ChatError, ChatMessage, ChatPoster, Delivery, Guarantee};
 use qrelay::domain::{QuestionId, QuestionMessage, Rooms};
 use qrelay::publish::QuestionPublisher;
 use serde::Serialize;
@@ -113,6 +113,15 @@ impl Board {
 
 #[async_trait]
 impl ChatPoster for Board {
+    /// The board keeps each question's id, like Rocket.Chat's message `_id`.
+    fn guarantee(&self) -> Guarantee {
+        Guarantee::ExactlyOnce
+    }
+
+    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+        Ok(self.lock().ids.contains(&id))
+    }
+
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
         let submitted_at = self.clock.take(id);
         let mut state = self.lock();
@@ -216,13 +225,29 @@ impl OutageSwitch {
 
 #[async_trait]
 impl ChatPoster for OutageSwitch {
+    fn guarantee(&self) -> Guarantee {
+        self.inner.guarantee()
+    }
+
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
+        self.check()?;
+        self.inner.post(id, channel, message).await
+    }
+
+    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+        self.check()?;
+        self.inner.is_posted(id).await
+    }
+}
+
+impl OutageSwitch {
+    fn check(&self) -> Result<(), ChatError> {
         if self.is_down() {
             return Err(ChatError::Unavailable(
                 "simulated outage (switched on from the instructor page)".into(),
             ));
         }
-        self.inner.post(id, channel, message).await
+        Ok(())
     }
 }
 
@@ -253,6 +278,25 @@ mod tests {
         "6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e53",
         "6f1f3c1e-8a4b-4c2d-9e7f-0a1b2c3d4e54",
     ];
+
+    #[tokio::test]
+    async fn the_outage_switch_passes_the_look_up_and_the_guarantee_through_and_blocks_both_when_down() {
+        let board = Arc::new(Board::default());
+        let switch = OutageSwitch::new(board.clone());
+        let asked = question(IDS[0], "general", "q", "2026-11-22T09:30:00Z");
+        assert_eq!(switch.guarantee(), Guarantee::ExactlyOnce, "the board's own guarantee");
+        assert!(!switch.is_posted(asked.id).await.expect("up"), "not posted yet");
+        deliver(&board, &asked, "general").await;
+        assert!(
+            switch.is_posted(asked.id).await.expect("up"),
+            "a redelivered question is found, not posted again"
+        );
+        switch.set_down(true);
+        assert!(
+            matches!(switch.is_posted(asked.id).await, Err(ChatError::Unavailable(_))),
+            "while down, the look-up fails like the post"
+        );
+    }
 
     #[tokio::test]
     async fn each_channel_shows_its_questions_in_the_order_they_were_asked() {
