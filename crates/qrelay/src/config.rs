@@ -152,7 +152,7 @@ impl IntakeConfig {
 pub struct ConsumerConfig {
     /// `ROOMS`: the same list the intake function has.
     pub rooms: Rooms,
-    /// `CHAT_KIND` (`rocketchat`, the default, or `webhook`) and, for Rocket.Chat, `CHAT_URL`.
+    /// `CHAT_KIND` (`rocketchat`, the default, `webhook`, `discord` or `teams`) and, for Rocket.Chat, `CHAT_URL`.
     pub chat: ChatKind,
     /// `CHAT_SECRET_ID`: name or ARN of the Secrets Manager secret with the chat credentials.
     pub chat_secret_id: String,
@@ -182,10 +182,12 @@ impl ConsumerConfig {
         let chat = match src.get("CHAT_KIND").as_deref().map(str::trim) {
             None | Some("rocketchat") => ChatKind::RocketChat { url: chat_url(src)? },
             Some("webhook") => ChatKind::Webhook,
+            Some("discord") => ChatKind::Discord,
+            Some("teams") => ChatKind::Teams,
             Some(other) => {
                 return Err(ConfigError::Invalid {
                     name: "CHAT_KIND",
-                    reason: format!("{other:?} is not one of rocketchat, webhook"),
+                    reason: format!("{other:?} is not one of rocketchat, webhook, discord, teams"),
                 });
             }
         };
@@ -301,6 +303,12 @@ mod tests {
                 .chat,
             ChatKind::Webhook
         );
+        for (kind, expected) in [("discord", ChatKind::Discord), ("teams", ChatKind::Teams)] {
+            let mut src = webhook.to_vec();
+            src[0] = ("CHAT_KIND", kind);
+            let config = ConsumerConfig::from_source(&src).unwrap_or_else(|e| panic!("{kind} needs no CHAT_URL: {e}"));
+            assert_eq!(config.chat, expected, "{kind}");
+        }
         let bad_tz = [
             ("TIME_ZONE", "Mars/Olympus"),
             ("CHAT_KIND", "webhook"),
@@ -381,6 +389,15 @@ mod tests {
             required_by(ConsumerConfig::from_source, &webhook),
             sorted(ConsumerConfig::REQUIRED)
         );
+        for kind in ["discord", "teams"] {
+            let mut src = webhook.to_vec();
+            src[0] = ("CHAT_KIND", kind);
+            assert_eq!(
+                required_by(ConsumerConfig::from_source, &src),
+                sorted(ConsumerConfig::REQUIRED),
+                "{kind}"
+            );
+        }
         let mut rocketchat = webhook.to_vec();
         rocketchat[0] = ("CHAT_KIND", "rocketchat");
         rocketchat.push(("CHAT_URL", "https://chat.example.com"));

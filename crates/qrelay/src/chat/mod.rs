@@ -1,9 +1,11 @@
 //! The port to the team chat, and its adapters: Rocket.Chat's REST API (idempotent) and incoming webhooks
 //! (Rocket.Chat, Slack, Mattermost; not idempotent).
 
+pub mod discord;
 mod render;
 pub mod rocketchat;
 pub mod secret;
+pub mod teams;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -23,6 +25,10 @@ pub enum ChatKind {
     RocketChat { url: String },
     /// An incoming webhook whose URL is in the secret: simplest, not idempotent.
     Webhook,
+    /// Discord's bot API with a bot token; channels named by id: checked retry.
+    Discord,
+    /// A Microsoft Teams Workflows webhook whose URL is in the secret: at least once, delivery not confirmed.
+    Teams,
 }
 
 impl ChatKind {
@@ -31,6 +37,8 @@ impl ChatKind {
         match self {
             Self::RocketChat { .. } => "Rocket.Chat",
             Self::Webhook => "webhook",
+            Self::Discord => "Discord",
+            Self::Teams => "Microsoft Teams (Workflows webhook)",
         }
     }
 }
@@ -41,6 +49,8 @@ pub fn poster(kind: &ChatKind, http: reqwest::Client, secrets: Arc<dyn SecretSou
     match kind {
         ChatKind::RocketChat { url } => Arc::new(rocketchat::RocketChat::new(http, url, secrets)),
         ChatKind::Webhook => Arc::new(webhook::Webhook::new(http, secrets)),
+        ChatKind::Discord => Arc::new(discord::Discord::new(http, discord::API_BASE, secrets)),
+        ChatKind::Teams => Arc::new(teams::Teams::new(http, secrets)),
     }
 }
 
@@ -171,8 +181,18 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, crate::tls::Tls
         .map_err(|e| crate::tls::TlsSetupError::Client(e.to_string()))
 }
 
-/// Reads Rocket.Chat's `X-RateLimit-Reset` (epoch milliseconds) or a `Retry-After` in seconds (Slack).
+/// Reads Discord's `X-RateLimit-Reset-After` (seconds from now, a float: Discord's own `X-RateLimit-Reset` is epoch
+/// seconds, not milliseconds, so it is read first), Rocket.Chat's `X-RateLimit-Reset` (epoch milliseconds) or a
+/// `Retry-After` in seconds (Slack).
 pub(crate) fn rate_limit_reset(headers: &reqwest::header::HeaderMap) -> Option<SystemTime> {
+    let reset_after = headers
+        .get("x-ratelimit-reset-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|secs| secs.is_finite() && *secs >= 0.0 && *secs < 86_400.0);
+    if let Some(secs) = reset_after {
+        return Some(SystemTime::now() + Duration::from_secs_f64(secs));
+    }
     let header = |name: &str| {
         headers
             .get(name)

@@ -1,11 +1,18 @@
-//! Incoming webhooks as a [`ChatPoster`], for teams that can't create a bot user. Rocket.Chat, Slack and
-//! Mattermost accept the same `{"text": ...}` body, plus each target's switch that stops every viewer's client from
-//! loading a preview of the links in an anonymous text: `unfurl_links`/`unfurl_media: false` for Slack,
-//! `parseUrls: false` for the others (Rocket.Chat reads it; Mattermost has no per-post switch and ignores it).
+//! Incoming webhooks as a [`ChatPoster`], for teams that can't create a bot user. The target is read from the
+//! webhook URL, and each gets its own body, in its own syntax ([`Dialect`]), with link previews off where the API
+//! allows:
+//! - Slack (`https://hooks.slack.com/…`): `{"text", "unfurl_links": false, "unfurl_media": false}`, mrkdwn.
+//! - Discord (`https://discord.com/api/webhooks/{id}/{token}`, also `discordapp.com`, `ptb.`/`canary.`): sent with
+//!   `?wait=true` so Discord answers only once the message is stored (200 and the message, not an early 204);
+//!   `{"content", "allowed_mentions": {"parse": []}, "flags": 4}` (`SUPPRESS_EMBEDS`), 2000 characters at most.
+//! - Google Chat (`https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=…`): `{"text"}` in Google Chat's
+//!   text format (it has no per-message switch for previews in a webhook).
+//! - Rocket.Chat and Mattermost (anything else): `{"text", "parseUrls": false}` in Rocket.Chat's Markdown
+//!   (Rocket.Chat reads `parseUrls`; Mattermost has no per-post switch and ignores it).
 //!
 //! **Webhooks can't deduplicate:** there is no message id to send and nothing to look up, so if the chat stores a
-//! message but the answer is lost (a timeout), the retry posts it again. Use the Rocket.Chat REST adapter when
-//! exactly-once matters.
+//! message but the answer is lost (a timeout), the retry posts it again: [`Guarantee::AtLeastOnce`]. The webhook
+//! URL embeds its token: it is never logged nor put in an error.
 
 use std::sync::Arc;
 
@@ -14,7 +21,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::secret::{ChatSecret, SecretSource};
-use super::{ChatError, ChatMessage, ChatPoster, Delivery, Guarantee, rate_limit_reset};
+use super::{ChatError, ChatMessage, ChatPoster, Delivery, Dialect, Guarantee, rate_limit_reset};
 use crate::domain::QuestionId;
 
 /// Posts to one incoming webhook, whose URL (it embeds a token) is read from the chat secret on first use.
@@ -58,18 +65,94 @@ impl Webhook {
     }
 }
 
-/// Slack reads `<!channel>` and `<@U123>` as mentions: its text must have `&`, `<` and `>` escaped.
-fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// Which chat an incoming webhook URL belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Slack,
+    Discord,
+    GoogleChat,
+    /// Rocket.Chat or Mattermost: the same body.
+    RocketChat,
 }
 
-/// The webhook's JSON body for the target `url` points at, with link previews off.
-fn body(url: &str, message: &ChatMessage) -> serde_json::Value {
-    if url.contains("hooks.slack.com") {
-        json!({ "text": slack_escape(message.as_ref()), "unfurl_links": false, "unfurl_media": false })
-    } else {
-        json!({ "text": message.as_ref(), "parseUrls": false })
+impl Target {
+    fn of(url: &str) -> Self {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_default();
+        let path = reqwest::Url::parse(url)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        // Discord's webhook path, `/api/webhooks/{numeric id}/{token}`, is its own on any host (a proxy, a fake).
+        let mut segments = path.trim_start_matches('/').split('/');
+        let discord_path = segments.next() == Some("api")
+            && segments.next() == Some("webhooks")
+            && segments
+                .next()
+                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            && segments.next().is_some_and(|token| !token.is_empty());
+        if host == "hooks.slack.com" {
+            Self::Slack
+        } else if discord_path {
+            Self::Discord
+        } else if host == "chat.googleapis.com" {
+            Self::GoogleChat
+        } else {
+            Self::RocketChat
+        }
     }
+}
+
+/// Discord's limit on a webhook message's `content`, in characters.
+const DISCORD_MAX_CHARS: usize = 2000;
+
+/// The URL to post to: Discord's with `wait=true`, so a 2xx means the message was stored.
+fn post_url(url: &str) -> String {
+    if Target::of(url) != Target::Discord {
+        return url.to_owned();
+    }
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let others: Vec<(String, String)> = u
+                .query_pairs()
+                .filter(|(k, _)| k != "wait")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            u.query_pairs_mut()
+                .clear()
+                .extend_pairs(others)
+                .append_pair("wait", "true");
+            u.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// The webhook's JSON body for the target `url` points at, in its syntax, with link previews off.
+fn body(url: &str, message: &ChatMessage) -> Result<serde_json::Value, ChatError> {
+    let text = |dialect| super::discord::text_in(message, dialect);
+    Ok(match Target::of(url) {
+        Target::Slack => {
+            json!({ "text": text(Dialect::Slack)?, "unfurl_links": false, "unfurl_media": false })
+        }
+        Target::Discord => {
+            let content = text(Dialect::Discord)?;
+            let chars = content.chars().count();
+            if chars > DISCORD_MAX_CHARS {
+                return Err(ChatError::Rejected(format!(
+                    "the message is {chars} characters, over Discord's limit of {DISCORD_MAX_CHARS}"
+                )));
+            }
+            json!({
+                "content": content,
+                "allowed_mentions": { "parse": [] },
+                "flags": super::discord::SUPPRESS_EMBEDS,
+            })
+        }
+        Target::GoogleChat => json!({ "text": text(Dialect::GoogleChat)? }),
+        Target::RocketChat => json!({ "text": message.as_ref(), "parseUrls": false }),
+    })
 }
 
 #[async_trait]
@@ -80,25 +163,25 @@ impl ChatPoster for Webhook {
 
     async fn post(&self, _id: QuestionId, _channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
         let url = self.url().await?;
-        let response = self
-            .http
-            .post(url)
-            .json(&body(url, message))
-            .send()
-            .await
-            .map_err(|e| {
-                ChatError::Unavailable(if e.is_timeout() {
-                    "webhook timed out".into()
-                } else {
-                    "webhook failed".into()
-                })
-            })?;
+        let body = body(url, message)?;
+        let response = self.http.post(post_url(url)).json(&body).send().await.map_err(|e| {
+            ChatError::Unavailable(if e.is_timeout() {
+                "webhook timed out".into()
+            } else {
+                "webhook failed".into()
+            })
+        })?;
         match response.status() {
             s if s.is_success() => Ok(Delivery::Posted),
             StatusCode::TOO_MANY_REQUESTS => Err(ChatError::RateLimited {
                 reset: rate_limit_reset(response.headers()),
             }),
             s if s.is_server_error() => Err(ChatError::Unavailable(format!("webhook answered HTTP {s}"))),
+            // Discord's 400 is Invalid Form Body (code 50035): this message will never be taken. Other chats' 400
+            // may be a setting the instructor can fix, so those wait.
+            StatusCode::BAD_REQUEST if Target::of(url) == Target::Discord => Err(ChatError::Rejected(
+                "the Discord webhook refused the message (HTTP 400)".into(),
+            )),
             s => Err(ChatError::Misconfigured(format!(
                 "webhook answered HTTP {s}; check the webhook URL"
             ))),
@@ -107,35 +190,4 @@ impl ChatPoster for Webhook {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slack_control_sequences_are_escaped() {
-        assert_eq!(slack_escape("<!channel> & <@U1>"), "&lt;!channel&gt; &amp; &lt;@U1&gt;");
-    }
-
-    #[test]
-    fn every_target_gets_its_switch_for_link_previews() {
-        let question = crate::domain::Question {
-            id: QuestionId::new_random(),
-            room: crate::domain::RoomName::parse("rust-101").expect("room"),
-            text: crate::domain::QuestionText::parse("see https://example.com", 100).expect("text"),
-            nickname: None,
-            submitted_at: "2026-11-22T09:30:00Z".parse().expect("time"),
-        };
-        let message = ChatMessage::render(&question, &jiff::tz::TimeZone::UTC).expect("fits");
-        let slack = body("https://hooks.slack.com/services/T/B/x", &message);
-        assert_eq!(
-            (slack["unfurl_links"].as_bool(), slack["unfurl_media"].as_bool()),
-            (Some(false), Some(false))
-        );
-        assert!(
-            slack.get("parseUrls").is_none(),
-            "Slack's schema has no parseUrls: {slack}"
-        );
-        let rocket = body("https://chat.example/hooks/abc/def", &message);
-        assert_eq!(rocket["parseUrls"].as_bool(), Some(false), "{rocket}");
-        assert_eq!(rocket["text"].as_str(), Some(message.as_ref()));
-    }
-}
+mod tests;
