@@ -66,6 +66,8 @@ pub struct Discord {
     /// Answer 429 to the next requests while set: `retry_after` seconds.
     rate_limited: Mutex<Option<f64>>,
     next_id: AtomicU64,
+    /// How long a nonce is enforced ([`NONCE_WINDOW`] unless a test shortens it, to act as if minutes had passed).
+    nonce_window: Mutex<Duration>,
     /// Requests answered, by kind (`create`, `history`, `webhook`).
     calls: Mutex<HashMap<&'static str, usize>>,
     pub faults: Faults,
@@ -83,6 +85,7 @@ impl Discord {
             messages: Mutex::new(Vec::new()),
             rate_limited: Mutex::new(None),
             next_id: AtomicU64::new(1_200_000_000_000_000_000),
+            nonce_window: Mutex::new(NONCE_WINDOW),
             calls: Mutex::new(HashMap::new()),
             faults: Faults::default(),
         })
@@ -118,6 +121,11 @@ impl Discord {
     /// Rotates the bot token: the old one answers 401 from now on.
     pub fn set_bot_token(&self, token: &str) {
         *lock(&self.bot_token) = token.to_owned();
+    }
+
+    /// Enforces nonces for `window` instead of [`NONCE_WINDOW`]; zero acts as if every earlier post were minutes old.
+    pub fn nonce_window(&self, window: Duration) {
+        *lock(&self.nonce_window) = window;
     }
 
     /// Answers 429 with `retry_after` seconds while set.
@@ -297,9 +305,10 @@ async fn create(
         return fake.deliver(refusal, false).await;
     }
     if let (Some(nonce), Some(true)) = (body.nonce.as_ref().map(nonce_text), body.enforce_nonce) {
+        let window = *lock(&fake.nonce_window);
         let earlier = lock(&fake.messages)
             .iter()
-            .find(|(m, at)| !m.via_webhook && m.nonce.as_deref() == Some(&nonce) && at.elapsed() < NONCE_WINDOW)
+            .find(|(m, at)| !m.via_webhook && m.nonce.as_deref() == Some(&nonce) && at.elapsed() < window)
             .map(|(m, _)| m.clone());
         if let Some(earlier) = earlier {
             return fake
