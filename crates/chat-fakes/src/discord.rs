@@ -52,6 +52,8 @@ pub struct StoredMessage {
     pub allowed_mentions: Option<Value>,
     /// Through the webhook, not the bot.
     pub via_webhook: bool,
+    /// Sent to the webhook with `?wait=true` (Discord answers only once it is stored).
+    pub waited: bool,
 }
 
 /// The fake's state: shared with the handlers, inspected by tests.
@@ -165,7 +167,7 @@ impl Discord {
         lock(&self.rate_limited).map(rate_limited)
     }
 
-    fn store(&self, channel_id: &str, body: &CreateBody, via_webhook: bool) -> StoredMessage {
+    fn store(&self, channel_id: &str, body: &CreateBody, via_webhook: bool, waited: bool) -> StoredMessage {
         let message = StoredMessage {
             id: self.next_id.fetch_add(1, Ordering::SeqCst).to_string(),
             channel_id: channel_id.to_owned(),
@@ -175,6 +177,7 @@ impl Discord {
             enforce_nonce: body.enforce_nonce.unwrap_or(false),
             allowed_mentions: body.allowed_mentions.clone(),
             via_webhook,
+            waited,
         };
         lock(&self.messages).push((message.clone(), Instant::now()));
         message
@@ -316,7 +319,7 @@ async fn create(
                 .await;
         }
     }
-    let stored = fake.store(&channel, &body, false);
+    let stored = fake.store(&channel, &body, false, false);
     fake.deliver(Json(message_json(&stored, true)).into_response(), true)
         .await
 }
@@ -387,7 +390,7 @@ async fn execute_webhook(
         return fake.deliver(refusal, false).await;
     }
     let channel = "1300000000000000001";
-    let stored = fake.store(channel, &body, true);
+    let stored = fake.store(channel, &body, true, query.wait == Some(true));
     let answer = if query.wait == Some(true) {
         Json(message_json(&stored, false)).into_response()
     } else {
