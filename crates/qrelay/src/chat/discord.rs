@@ -262,6 +262,13 @@ impl ChatPoster for Discord {
     }
 
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
+        // Discord would answer a name with 400 Invalid Form Body, which reads as "this message never fits": say
+        // what is wrong instead, so questions wait for the fix rather than going to the dead-letter queue.
+        if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ChatError::Misconfigured(format!(
+                "{channel:?} is not a Discord channel id: ROOMS names Discord channels by id (room=123456789012345678)"
+            )));
+        }
         let content = content(id, message)?;
         self.channels
             .lock()
@@ -328,8 +335,8 @@ async fn classify(channel: &str, response: Response) -> ChatError {
             }),
         },
         StatusCode::FORBIDDEN => ChatError::Misconfigured(format!(
-            "the bot may not post in channel {channel} (Discord code {}: {}); invite it with the View Channel and Send \
-             Messages permissions",
+            "the bot may not post in channel {channel} (Discord code {}: {}); give it the View Channel, Send Messages \
+             and Read Message History permissions there",
             body.code, body.message
         )),
         StatusCode::NOT_FOUND => ChatError::Misconfigured(format!(

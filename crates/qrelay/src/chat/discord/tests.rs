@@ -173,6 +173,12 @@ async fn each_failure_maps_to_what_the_consumer_should_do() {
         matches!(&unknown, Err(ChatError::Misconfigured(m)) if m.contains("10003")),
         "{unknown:?}"
     );
+    // A channel named, not given by id: the instructor's to fix, not a message to drop.
+    let named = adapter.post(id, "general", &message).await;
+    assert!(
+        matches!(&named, Err(ChatError::Misconfigured(m)) if m.contains("channel id")),
+        "{named:?}"
+    );
     fake.add_forbidden_channel("1300000000000000009");
     let forbidden = adapter.post(id, "1300000000000000009", &message).await;
     assert!(
