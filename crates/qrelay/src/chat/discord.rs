@@ -24,7 +24,8 @@
 //! Statuses (Discord's "JSON Error Codes"): 401 → [`ChatError::Unauthorized`] (the token is read again once);
 //! 403 Missing Access (50001) / Missing Permissions (50013) and 404 Unknown Channel (10003) →
 //! [`ChatError::Misconfigured`]; 400 Invalid Form Body (50035) → [`ChatError::Rejected`]; 429 →
-//! [`ChatError::RateLimited`] until `X-RateLimit-Reset-After` (seconds, float) or the body's `retry_after`;
+//! [`ChatError::RateLimited`] until `X-RateLimit-Reset-After` (seconds, float) or the body's `retry_after`
+//! (<https://discord.com/developers/docs/topics/rate-limits>: `X-RateLimit-Reset` is epoch seconds there);
 //! 5xx → [`ChatError::Unavailable`].
 
 use std::collections::{HashMap, HashSet};

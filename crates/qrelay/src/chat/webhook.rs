@@ -3,7 +3,8 @@
 //! allows:
 //! - Slack (`https://hooks.slack.com/…`): `{"text", "unfurl_links": false, "unfurl_media": false}`, mrkdwn.
 //! - Discord (`https://discord.com/api/webhooks/{id}/{token}`, also `discordapp.com`, `ptb.`/`canary.`): sent with
-//!   `?wait=true` so Discord answers only once the message is stored (200 and the message, not an early 204);
+//!   `?wait=true` so Discord answers only once the message is stored (200 and the message, not an early 204:
+//!   "when `false` a message that is not saved does not return an error", Discord's "Execute Webhook");
 //!   `{"content", "allowed_mentions": {"parse": []}, "flags": 4}` (`SUPPRESS_EMBEDS`), 2000 characters at most.
 //! - Google Chat (`https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=…`): `{"text"}` in Google Chat's
 //!   text format (it has no per-message switch for previews in a webhook).
