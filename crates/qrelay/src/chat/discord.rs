@@ -53,6 +53,9 @@ pub const SUPPRESS_EMBEDS: u64 = 1 << 2;
 /// How many of a channel's newest messages are searched for a question: "Get Channel Messages" returns at most 100.
 const HISTORY_LIMIT: usize = 100;
 
+/// How many questions an execution environment remembers the channel of (a few per second at most arrive).
+const REMEMBERED_QUESTIONS: usize = 10_000;
+
 /// Posts through Discord's bot API with a bot token.
 pub struct Discord {
     http: reqwest::Client,
@@ -271,10 +274,14 @@ impl ChatPoster for Discord {
             )));
         }
         let content = content(id, message)?;
-        self.channels
-            .lock()
-            .expect("channel lock")
-            .insert(id, channel.to_owned());
+        {
+            let mut channels = self.channels.lock().expect("channel lock");
+            // Bounded for a long-lived execution environment; a forgotten question is searched by `post` instead.
+            if channels.len() >= REMEMBERED_QUESTIONS {
+                channels.clear();
+            }
+            channels.insert(id, channel.to_owned());
+        }
         let (token, _) = self.token(false).await?;
         match self.post_once(&token, id, channel, &content).await {
             // The token may have been reset since this execution environment read it: read it once more.
@@ -290,7 +297,11 @@ impl ChatPoster for Discord {
         let channel = self.channels.lock().expect("channel lock").get(&id).cloned();
         let Some(channel) = channel else {
             // Not tried here yet: the channel's history is read by `post`, which knows the channel.
-            self.check_first.lock().expect("check lock").insert(id);
+            let mut check_first = self.check_first.lock().expect("check lock");
+            if check_first.len() >= REMEMBERED_QUESTIONS {
+                check_first.clear();
+            }
+            check_first.insert(id);
             return Ok(false);
         };
         let (token, _) = self.token(false).await?;
