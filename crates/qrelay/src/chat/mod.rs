@@ -5,6 +5,7 @@ pub mod discord;
 mod render;
 pub mod rocketchat;
 pub mod secret;
+pub mod slack;
 pub mod teams;
 pub mod webhook;
 
