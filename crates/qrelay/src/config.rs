@@ -152,7 +152,8 @@ impl IntakeConfig {
 pub struct ConsumerConfig {
     /// `ROOMS`: the same list the intake function has.
     pub rooms: Rooms,
-    /// `CHAT_KIND` (`rocketchat`, the default, `webhook`, `discord` or `teams`) and, for Rocket.Chat, `CHAT_URL`.
+    /// `CHAT_KIND` (`rocketchat`, the default, `webhook`, `discord`, `teams`, `slack` or `mattermost`) and, for
+    /// Rocket.Chat and Mattermost, `CHAT_URL`.
     pub chat: ChatKind,
     /// `CHAT_SECRET_ID`: name or ARN of the Secrets Manager secret with the chat credentials.
     pub chat_secret_id: String,
@@ -171,7 +172,7 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     /// The variables without which the consumer can't start, whatever the chat.
     pub const REQUIRED: &'static [&'static str] = &["ROOMS", "CHAT_SECRET_ID", "QUEUE_URL", "DEAD_LETTER_QUEUE_URL"];
-    /// Required too when `CHAT_KIND` is `rocketchat` (the default).
+    /// Required too when `CHAT_KIND` is `rocketchat` (the default) or `mattermost`.
     pub(crate) const REQUIRED_FOR_ROCKETCHAT: &'static str = "CHAT_URL";
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -184,10 +185,12 @@ impl ConsumerConfig {
             Some("webhook") => ChatKind::Webhook,
             Some("discord") => ChatKind::Discord,
             Some("teams") => ChatKind::Teams,
+            Some("slack") => ChatKind::Slack,
+            Some("mattermost") => ChatKind::Mattermost { url: chat_url(src)? },
             Some(other) => {
                 return Err(ConfigError::Invalid {
                     name: "CHAT_KIND",
-                    reason: format!("{other:?} is not one of rocketchat, webhook, discord, teams"),
+                    reason: format!("{other:?} is not one of rocketchat, webhook, discord, teams, slack, mattermost"),
                 });
             }
         };
@@ -303,12 +306,31 @@ mod tests {
                 .chat,
             ChatKind::Webhook
         );
-        for (kind, expected) in [("discord", ChatKind::Discord), ("teams", ChatKind::Teams)] {
+        for (kind, expected) in [
+            ("discord", ChatKind::Discord),
+            ("teams", ChatKind::Teams),
+            ("slack", ChatKind::Slack),
+        ] {
             let mut src = webhook.to_vec();
             src[0] = ("CHAT_KIND", kind);
             let config = ConsumerConfig::from_source(&src).unwrap_or_else(|e| panic!("{kind} needs no CHAT_URL: {e}"));
             assert_eq!(config.chat, expected, "{kind}");
         }
+        let mut mattermost = webhook.to_vec();
+        mattermost[0] = ("CHAT_KIND", "mattermost");
+        let err = ConsumerConfig::from_source(&mattermost).expect_err("mattermost needs CHAT_URL");
+        assert!(err.to_string().contains("CHAT_URL"), "{err}");
+        mattermost.push(("CHAT_URL", "http://mattermost.example.com"));
+        let err = ConsumerConfig::from_source(&mattermost).expect_err("plain http to a remote host");
+        assert!(err.to_string().contains("https"), "{err}");
+        mattermost.pop();
+        mattermost.push(("CHAT_URL", "https://mattermost.example.com"));
+        assert_eq!(
+            ConsumerConfig::from_source(&mattermost).expect("mattermost").chat,
+            ChatKind::Mattermost {
+                url: "https://mattermost.example.com".into()
+            }
+        );
         let bad_tz = [
             ("TIME_ZONE", "Mars/Olympus"),
             ("CHAT_KIND", "webhook"),
@@ -389,7 +411,7 @@ mod tests {
             required_by(ConsumerConfig::from_source, &webhook),
             sorted(ConsumerConfig::REQUIRED)
         );
-        for kind in ["discord", "teams"] {
+        for kind in ["discord", "teams", "slack"] {
             let mut src = webhook.to_vec();
             src[0] = ("CHAT_KIND", kind);
             assert_eq!(
@@ -404,6 +426,9 @@ mod tests {
         let mut expected = ConsumerConfig::REQUIRED.to_vec();
         expected.push(ConsumerConfig::REQUIRED_FOR_ROCKETCHAT);
         assert_eq!(required_by(ConsumerConfig::from_source, &rocketchat), sorted(&expected));
+        let mut mattermost = rocketchat.clone();
+        mattermost[0] = ("CHAT_KIND", "mattermost");
+        assert_eq!(required_by(ConsumerConfig::from_source, &mattermost), sorted(&expected));
 
         let redrive = [
             ("QUEUE_URL", "https://sqs/q"),

@@ -2,6 +2,7 @@
 //! (Rocket.Chat, Slack, Mattermost; not idempotent).
 
 pub mod discord;
+pub mod mattermost;
 mod render;
 pub mod rocketchat;
 pub mod secret;
@@ -30,6 +31,10 @@ pub enum ChatKind {
     Discord,
     /// A Microsoft Teams Workflows webhook whose URL is in the secret: at least once, delivery not confirmed.
     Teams,
+    /// Slack's Web API with a bot token (`xoxb-…`); channels named by ID: checked retry.
+    Slack,
+    /// Mattermost's REST API at `url` with a bot account's token; channels named `team/channel`: checked retry.
+    Mattermost { url: String },
 }
 
 impl ChatKind {
@@ -40,6 +45,8 @@ impl ChatKind {
             Self::Webhook => "webhook",
             Self::Discord => "Discord",
             Self::Teams => "Microsoft Teams (Workflows webhook)",
+            Self::Slack => "Slack",
+            Self::Mattermost { .. } => "Mattermost",
         }
     }
 }
@@ -52,6 +59,8 @@ pub fn poster(kind: &ChatKind, http: reqwest::Client, secrets: Arc<dyn SecretSou
         ChatKind::Webhook => Arc::new(webhook::Webhook::new(http, secrets)),
         ChatKind::Discord => Arc::new(discord::Discord::new(http, discord::API_BASE, secrets)),
         ChatKind::Teams => Arc::new(teams::Teams::new(http, secrets)),
+        ChatKind::Slack => Arc::new(slack::Slack::new(http, slack::API_BASE, secrets)),
+        ChatKind::Mattermost { url } => Arc::new(mattermost::Mattermost::new(http, url, secrets)),
     }
 }
 
