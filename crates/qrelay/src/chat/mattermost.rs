@@ -20,9 +20,14 @@
 //! Statuses: 401 → [`ChatError::Unauthorized`] (the token is read again once); 403 (the bot is not on the team or in
 //! the channel) and 404 (no such team or channel) → [`ChatError::Misconfigured`]; 400 and 413 →
 //! [`ChatError::Rejected`]; 429 → [`ChatError::RateLimited`] after `Retry-After`, or `X-Ratelimit-Reset`, which
-//! Mattermost's limiter (the `throttled` library) sets to the SECONDS until the reset, not a time (so the shared
-//! `rate_limit_reset`, which reads that header as epoch milliseconds for Rocket.Chat, is not used); 5xx →
-//! [`ChatError::Unavailable`].
+//! Mattermost's limiter (the `throttled` library, `http.go` `setRateLimitHeaders`: `ceil(Reset.Seconds())`) sets to
+//! the SECONDS until the reset, not a time (so the shared `rate_limit_reset`, which reads that header as epoch
+//! milliseconds for Rocket.Chat, is not used); 5xx → [`ChatError::Unavailable`]. A 400 on the channel lookup is a
+//! name Mattermost can't take: [`ChatError::Misconfigured`], not the message's fault.
+//!
+//! References: <https://developers.mattermost.com/api-documentation/> ("Create a post", "Get a channel by name and
+//! team name", <https://docs.mattermost.com/api/reference/get-posts-for-channel>: `page`/`per_page`, posts newest
+//! first as `{"order", "posts"}`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -200,6 +200,9 @@ async fn each_failure_maps_to_its_chat_error() {
     fake.faults.fail_with(Some(400));
     let e = adapter.post(id, GENERAL, &message).await.expect_err("400");
     assert!(matches!(e, ChatError::Rejected(_)), "{e:?}");
+    // A 400 to the channel lookup is ROOMS' mistake: the question waits for the fix, not the dead-letter queue.
+    let e = adapter.post(id, RUST, &message).await.expect_err("400 lookup");
+    assert!(matches!(e, ChatError::Misconfigured(_)), "{e:?}");
     fake.faults.fail_with(None);
     assert_eq!(copies(&fake, id), 0, "nothing was stored by any refusal");
 
