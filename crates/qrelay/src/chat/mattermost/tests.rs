@@ -101,7 +101,8 @@ async fn without_the_check_a_lost_answer_means_a_duplicate() {
     let channel_id = fake.channel_id("engineering", "general").expect("channel");
     fake.faults.lose_every(1, Duration::from_secs(2));
     let http = http_client(Duration::from_millis(400)).expect("client");
-    let body = json!({"channel_id": channel_id, "message": message.as_ref(), "props": {ID_PROP: id.to_string()}});
+    let body =
+        json!({"channel_id": channel_id, "message": text(&message).expect("text"), "props": {ID_PROP: id.to_string()}});
     for _ in 0..2 {
         let sent = http
             .post(format!("{}/api/v4/posts", running.url))

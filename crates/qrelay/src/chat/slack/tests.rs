@@ -100,7 +100,7 @@ async fn without_the_check_a_lost_answer_means_a_duplicate() {
     let (id, message) = question("posted twice without a look");
     fake.faults.lose_every(1, Duration::from_secs(2));
     let http = http_client(Duration::from_millis(400)).expect("client");
-    let body = json!({"channel": GENERAL, "text": message.as_ref(), "metadata": metadata(id)});
+    let body = json!({"channel": GENERAL, "text": text(&message).expect("text"), "metadata": metadata(id)});
     for _ in 0..2 {
         let sent = http
             .post(format!("{}/api/chat.postMessage", running.url))
