@@ -1,5 +1,9 @@
 //! Runs the release binaries as Lambda would: moto for AWS, the Rocket.Chat fake for the chat (both behind the
 //! timing proxy of `downstream`), and the Runtime API stand-in in front of each process.
+//!
+//! Each function runs against plain HTTP proxies, and intake and the consumer also against HTTPS ones (as real AWS
+//! always is): the same proxies' HTTPS twins, trusted through `SSL_CERT_FILE`, so a cold start pays its TLS
+//! handshakes and a warm invocation shows whether it reuses its connections.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,6 +25,9 @@ use crate::stats::Summary;
 
 /// The binaries built and sized, the floor first.
 pub const BINARIES: [&str; 4] = ["noop", "intake", "consumer", "redrive"];
+
+/// The functions also measured over HTTPS.
+pub const OVER_TLS: [&str; 2] = ["intake", "consumer"];
 
 /// What is measured: a label and the binary it runs. `intake-form` is intake's first request being a student
 /// opening the form (the usual first request of a course), `intake` its first being a question.
@@ -64,6 +71,9 @@ pub struct Environment {
     /// What the functions use as `AWS_ENDPOINT_URL` and `CHAT_URL`: moto and the chat behind the timing proxy.
     moto_proxy: Downstream,
     chat_proxy: Downstream,
+    /// The same over HTTPS: `https://127.0.0.1:PORT`, a certificate from the test CA.
+    moto_tls: Downstream,
+    chat_tls: Downstream,
     /// Time the functions spent waiting on moto and the chat.
     pub waited: Arc<Waited>,
     pub topic_arn: String,
@@ -98,11 +108,15 @@ impl Environment {
         let waited = Arc::new(Waited::default());
         let moto_proxy = downstream::start(&endpoint, waited.clone()).await?;
         let chat_proxy = downstream::start(&chat.url(), waited.clone()).await?;
+        let moto_tls = downstream::start_tls(&endpoint, waited.clone()).await?;
+        let chat_tls = downstream::start_tls(&chat.url(), waited.clone()).await?;
         Ok(Self {
             _moto: moto,
             chat,
             moto_proxy,
             chat_proxy,
+            moto_tls,
+            chat_tls,
             waited,
             topic_arn: world.topic_arn,
             queue_url: world.queue_url,
@@ -114,16 +128,23 @@ impl Environment {
         })
     }
 
+    /// TLS handshakes the HTTPS proxies completed so far (connections opened to them).
+    pub fn handshakes(&self) -> u64 {
+        self.moto_tls.handshakes().unwrap_or(0) + self.chat_tls.handshakes().unwrap_or(0)
+    }
+
     /// What the timing proxy adds to one call, which the split counts as the function's own time: the difference
     /// of the medians of the same small request to the chat fake, straight and through the proxy, alternately, a
-    /// thousand times each.
-    pub async fn proxy_overhead(&self) -> anyhow::Result<Duration> {
+    /// thousand times each; then the same through the HTTPS proxy, on one reused connection.
+    pub async fn proxy_overhead(&self) -> anyhow::Result<(Duration, Duration)> {
         let client = qrelay::chat::http_client(Duration::from_secs(10))?;
-        let (mut straight, mut proxied) = (Vec::new(), Vec::new());
+        let tls_client = downstream::tls_client()?;
+        let (mut straight, mut proxied, mut over_tls) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..1000 {
-            for (base, took) in [
-                (self.chat.url(), &mut straight),
-                (self.chat_proxy.url.clone(), &mut proxied),
+            for (client, base, took) in [
+                (&client, self.chat.url(), &mut straight),
+                (&client, self.chat_proxy.url.clone(), &mut proxied),
+                (&tls_client, self.chat_tls.url.clone(), &mut over_tls),
             ] {
                 let started = Instant::now();
                 let response = client.get(format!("{base}/api/info")).send().await?;
@@ -137,18 +158,24 @@ impl Environment {
             }
         }
         self.waited.take();
-        let (straight, proxied) = (Summary::of(&straight), Summary::of(&proxied));
+        let (straight, proxied, over_tls) = (Summary::of(&straight), Summary::of(&proxied), Summary::of(&over_tls));
         eprintln!(
-            "timing proxy calibration: median {:.3} ms straight, {:.3} ms through the proxy",
-            straight.p50_ms, proxied.p50_ms
+            "timing proxy calibration: median {:.3} ms straight, {:.3} ms through the proxy, {:.3} ms through the \
+             HTTPS proxy (one connection)",
+            straight.p50_ms, proxied.p50_ms, over_tls.p50_ms
         );
-        Ok(Duration::from_secs_f64(
-            ((proxied.p50_ms - straight.p50_ms) / 1000.0).max(0.0),
-        ))
+        let overhead = |p: f64| Duration::from_secs_f64(((p - straight.p50_ms) / 1000.0).max(0.0));
+        Ok((overhead(proxied.p50_ms), overhead(over_tls.p50_ms)))
     }
 
     /// The environment Lambda would give the function, plus its configuration as template.yaml sets it.
-    fn env(&self, function: &str, runtime_api: &str) -> Vec<(String, String)> {
+    /// Over HTTPS when `tls`, with the test CA as `SSL_CERT_FILE`.
+    fn env(&self, function: &str, runtime_api: &str, tls: bool) -> Vec<(String, String)> {
+        let (moto, chat) = if tls {
+            (&self.moto_tls, &self.chat_tls)
+        } else {
+            (&self.moto_proxy, &self.chat_proxy)
+        };
         let mut env: Vec<(&str, String)> = vec![
             ("AWS_LAMBDA_RUNTIME_API", runtime_api.into()),
             ("AWS_LAMBDA_FUNCTION_NAME", function.into()),
@@ -156,7 +183,7 @@ impl Environment {
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".into()),
             ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}")),
-            ("AWS_ENDPOINT_URL", self.moto_proxy.url.clone()),
+            ("AWS_ENDPOINT_URL", moto.url.clone()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -167,7 +194,7 @@ impl Environment {
         match function {
             "intake" => env.push(("TOPIC_ARN", self.topic_arn.clone())),
             "consumer" => env.extend([
-                ("CHAT_URL", self.chat_proxy.url.clone()),
+                ("CHAT_URL", chat.url.clone()),
                 ("CHAT_SECRET_ID", self.secret_id.clone()),
                 ("QUEUE_URL", self.queue_url.clone()),
                 ("DEAD_LETTER_QUEUE_URL", self.dlq_url.clone()),
@@ -180,6 +207,9 @@ impl Environment {
             ]),
             _ => {}
         }
+        if tls {
+            env.push(("SSL_CERT_FILE", downstream::ca_file().display().to_string()));
+        }
         env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 }
@@ -190,8 +220,10 @@ fn event(root: &Path, function: &str) -> anyhow::Result<Value> {
         "intake" => serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-post-json.json"))?)?,
         "intake-form" => serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-get-form.json"))?)?,
         "consumer" => {
+            // A new text each time: the consumer posts the same text in the same room once a minute at most.
+            let id = uuid::Uuid::new_v4();
             let question = json!({
-                "v": 1, "id": uuid::Uuid::new_v4(), "room": "rust-101", "text": "ベンチマークの質問 benchmark question",
+                "v": 1, "id": id, "room": "rust-101", "text": format!("ベンチマークの質問 benchmark question {id}"),
                 "nickname": null, "submitted_at": jiff::Timestamp::now(),
             });
             let envelope =
@@ -225,6 +257,8 @@ fn check(function: &str, ok: bool, body: &[u8]) -> anyhow::Result<()> {
 #[derive(Debug, Clone, Serialize)]
 pub struct FunctionResult {
     pub name: &'static str,
+    /// Against the HTTPS proxies (test CA through `SSL_CERT_FILE`) rather than plain HTTP ones.
+    pub tls: bool,
     /// Process start to first response.
     pub cold: Summary,
     /// Of that, the time spent waiting on moto or the chat, and the rest: the function's own time.
@@ -234,14 +268,28 @@ pub struct FunctionResult {
     pub cold_calls: u64,
     pub warm: Summary,
     pub warm_own: Summary,
+    /// Over HTTPS: TLS handshakes in the last cold start, and over the whole warm run (its process's first
+    /// connections included); a client that reuses its connections does about one per upstream, not one per call.
+    pub cold_handshakes: Option<u64>,
+    pub warm_handshakes: Option<u64>,
     pub peak_rss_kib: u64,
 }
 
-fn spawn(env: &Environment, root: &Path, binary: &str, api: &RuntimeApi) -> anyhow::Result<Child> {
+impl FunctionResult {
+    pub fn label(&self) -> String {
+        if self.tls {
+            format!("{} https", self.name)
+        } else {
+            self.name.to_owned()
+        }
+    }
+}
+
+fn spawn(env: &Environment, root: &Path, binary: &str, api: &RuntimeApi, tls: bool) -> anyhow::Result<Child> {
     let path = root.join("target/release").join(binary);
     Command::new(&path)
         .env_clear()
-        .envs(env.env(binary, &api.addr.to_string()))
+        .envs(env.env(binary, &api.addr.to_string(), tls))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -254,19 +302,24 @@ pub async fn measure_function(
     root: &Path,
     (function, binary): (&'static str, &'static str),
     options: Options,
+    tls: bool,
 ) -> anyhow::Result<FunctionResult> {
     let mut api = RuntimeApi::start().await?;
     let mut cold = Vec::with_capacity(options.spawns);
+    let mut cold_handshakes = 0;
     for _ in 0..options.spawns {
         let id = api.invoke(event(root, function)?).await?;
         env.waited.take();
+        let handshakes = env.handshakes();
         let started = Instant::now();
-        let mut child = spawn(env, root, binary, &api)?;
+        let mut child = spawn(env, root, binary, &api, tls)?;
         cold.push(answered(env, &mut api, function, &id, started).await?);
+        cold_handshakes = env.handshakes() - handshakes;
         child.kill().await?;
     }
 
-    let mut child = spawn(env, root, binary, &api)?;
+    let handshakes = env.handshakes();
+    let mut child = spawn(env, root, binary, &api, tls)?;
     let mut warm = Vec::with_capacity(options.warm);
     for _ in 0..options.warm {
         let id = api.invoke(event(root, function)?).await?;
@@ -274,18 +327,22 @@ pub async fn measure_function(
         let started = Instant::now();
         warm.push(answered(env, &mut api, function, &id, started).await?);
     }
+    let warm_handshakes = env.handshakes() - handshakes;
     let peak_rss_kib = child.id().map(peak_rss_kib).transpose()?.unwrap_or(0);
     child.kill().await?;
     let summary =
         |timings: &[Timing], part: fn(&Timing) -> Duration| Summary::of(&timings.iter().map(part).collect::<Vec<_>>());
     Ok(FunctionResult {
         name: function,
+        tls,
         cold: summary(&cold, |t| t.took),
         cold_waited: summary(&cold, |t| t.waited),
         cold_own: summary(&cold, Timing::own),
         cold_calls: cold.last().map_or(0, |t| t.calls),
         warm: summary(&warm, |t| t.took),
         warm_own: summary(&warm, Timing::own),
+        cold_handshakes: tls.then_some(cold_handshakes),
+        warm_handshakes: tls.then_some(warm_handshakes),
         peak_rss_kib,
     })
 }

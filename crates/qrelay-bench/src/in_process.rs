@@ -55,8 +55,10 @@ impl QueueControl for NoQueue {
 }
 
 fn question_record(room: &str) -> SqsMessage {
+    // A new text each time: the consumer posts the same text in the same room once a minute at most.
+    let id = uuid::Uuid::new_v4();
     let question = json!({
-        "v": 1, "id": uuid::Uuid::new_v4(), "room": room, "text": "ベンチマークの質問 benchmark question",
+        "v": 1, "id": id, "room": room, "text": format!("ベンチマークの質問 benchmark question {id}"),
         "nickname": null, "submitted_at": jiff::Timestamp::now(),
     });
     let mut record = SqsMessage::default();
@@ -191,6 +193,10 @@ pub struct Load {
     pub ack: Summary,
     pub all_once: bool,
     pub delivered_within_ms: f64,
+    /// From each 202 (the wall clock when the client had it) to the question's `posted_at` on the board, over every
+    /// question; one posted before its 202 reached the client counts as 0, and is counted here.
+    pub submit_to_board: Summary,
+    pub on_board_before_ack: usize,
 }
 
 /// `questions` posted to the local runner over loopback by `concurrency` clients; then every one must reach the
@@ -226,7 +232,7 @@ pub async fn local_load(questions: usize, concurrency: usize) -> anyhow::Result<
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                acks.push((sent.elapsed(), id));
+                acks.push((sent.elapsed(), id, jiff::Timestamp::now()));
             }
         }));
     }
@@ -244,9 +250,23 @@ pub async fn local_load(questions: usize, concurrency: usize) -> anyhow::Result<
     let on_board: HashSet<&str> = board.iter().map(|m| m.id.as_str()).collect();
     let all_once = board.len() == questions
         && on_board.len() == questions
-        && acks.iter().all(|(_, id)| on_board.contains(id.as_str()));
+        && acks.iter().all(|(_, id, _)| on_board.contains(id.as_str()));
+    let posted_at: std::collections::HashMap<&str, jiff::Timestamp> =
+        board.iter().map(|m| (m.id.as_str(), m.posted_at)).collect();
+    let mut on_board_before_ack = 0;
+    let mut submit_to_board = Vec::with_capacity(acks.len());
+    for (_, id, acked_at) in &acks {
+        let Some(posted_at) = posted_at.get(id.as_str()) else {
+            continue;
+        };
+        let nanos = posted_at.as_nanosecond() - acked_at.as_nanosecond();
+        if nanos < 0 {
+            on_board_before_ack += 1;
+        }
+        submit_to_board.push(Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)));
+    }
     running.stop().await;
-    let latencies: Vec<Duration> = acks.iter().map(|(d, _)| *d).collect();
+    let latencies: Vec<Duration> = acks.iter().map(|(d, _, _)| *d).collect();
     Ok(Load {
         questions,
         concurrency,
@@ -254,5 +274,7 @@ pub async fn local_load(questions: usize, concurrency: usize) -> anyhow::Result<
         ack: Summary::of(&latencies),
         all_once,
         delivered_within_ms: delivered_within.as_secs_f64() * 1000.0,
+        submit_to_board: Summary::of(&submit_to_board),
+        on_board_before_ack,
     })
 }

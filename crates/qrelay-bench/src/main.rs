@@ -3,13 +3,16 @@
 //!
 //! 1. cold start of each function's release binary, process start to first response, through a local stand-in
 //!    for the Lambda Runtime API, against moto and the Rocket.Chat fake, next to a no-op Lambda (the floor),
-//!    split into the time spent waiting on moto or the chat and the function's own time;
+//!    split into the time spent waiting on moto or the chat and the function's own time; intake and the consumer
+//!    also over HTTPS (an HTTPS timing proxy with a private test CA, trusted through `SSL_CERT_FILE`), counting
+//!    TLS handshakes;
 //! 2. warm latency over many invocations of one process, split the same way, and the handler's own time with
 //!    in-memory ports;
 //! 3. peak memory (`VmHWM`) after the warm run;
 //! 4. binary sizes (x86_64 release, and arm64 `bootstrap` + zip when `cargo lambda build --release --arm64` ran);
 //! 5. consumer throughput against a chat with injected latency, one room and several;
-//! 6. a local end-to-end load through `qrelay-local`, checking that every question reached the board once.
+//! 6. a local end-to-end load through `qrelay-local`, checking that every question reached the board once, and
+//!    how long after its 202 each reached the board.
 //!
 //! Options: `--quick` (fewer iterations, for a smoke run), `--only NAME`, `--spawns N`, `--warm N`, `--load N`.
 
@@ -96,21 +99,33 @@ async fn main() -> anyhow::Result<()> {
     harness::build_release_binaries(&root)?;
 
     let env = harness::Environment::start().await?;
-    let proxy_overhead_ms = env.proxy_overhead().await?.as_secs_f64() * 1000.0;
+    let (proxy_overhead, tls_proxy_overhead) = env.proxy_overhead().await?;
+    let (proxy_overhead_ms, tls_proxy_overhead_ms) = (
+        proxy_overhead.as_secs_f64() * 1000.0,
+        tls_proxy_overhead.as_secs_f64() * 1000.0,
+    );
     let mut functions = Vec::new();
     for function in harness::FUNCTIONS
         .into_iter()
         .filter(|(f, _)| options.only.is_none_or(|o| o == *f || *f == "noop"))
     {
-        eprintln!(
-            "== {}: cold start x{}, warm x{}",
-            function.0, options.spawns, options.warm
-        );
-        functions.push(harness::measure_function(&env, &root, function, options).await?);
+        for tls in [false, true] {
+            if tls && !harness::OVER_TLS.contains(&function.0) {
+                continue;
+            }
+            eprintln!(
+                "== {}{}: cold start x{}, warm x{}",
+                function.0,
+                if tls { " over HTTPS" } else { "" },
+                options.spawns,
+                options.warm
+            );
+            functions.push(harness::measure_function(&env, &root, function, options, tls).await?);
+        }
     }
     let floor = functions
         .iter()
-        .find(|f| f.name == "noop")
+        .find(|f| f.name == "noop" && !f.tls)
         .map(|f| f.cold.p50_ms)
         .unwrap_or(f64::NAN);
 
@@ -140,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         options.spawns
     );
     println!(
-        "{:<12} {:>7} {:>7} {:>7} {:>8} {:>7} {:>6} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>10}",
+        "{:<15} {:>7} {:>7} {:>7} {:>8} {:>7} {:>6} {:>7} {:>7} | {:>9} {:>9} {:>9} {:>10}",
         "function",
         "min",
         "median",
@@ -157,8 +172,8 @@ async fn main() -> anyhow::Result<()> {
     );
     for f in &functions {
         println!(
-            "{:<12} {:>7.2} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>6} {:>7.2} {:>7.2} | {:>9.3} {:>9.3} {:>9.3} {:>7.1} MB",
-            f.name,
+            "{:<15} {:>7.2} {:>7.2} {:>7.2} {:>8.2} {:>7.2} {:>6} {:>7.2} {:>7.2} | {:>9.3} {:>9.3} {:>9.3} {:>7.1} MB",
+            f.label(),
             f.cold.min_ms,
             f.cold.p50_ms,
             f.cold.p90_ms,
@@ -175,8 +190,21 @@ async fn main() -> anyhow::Result<()> {
     }
     println!(
         "The second \"x floor\" is own / floor. The timing proxy adds {proxy_overhead_ms:.3} ms to each call, counted in \
-         \"own\"."
+         \"own\" ({tls_proxy_overhead_ms:.3} ms over HTTPS on a reused connection)."
     );
+    println!(
+        "\"https\" rows: moto and the chat behind an HTTPS proxy (a private test CA, trusted through SSL_CERT_FILE); \
+         the TLS handshakes count in \"own\"."
+    );
+    for f in functions.iter().filter(|f| f.tls) {
+        println!(
+            "{}: TLS handshakes in a cold start: {}; handshakes during {} warm invocations: {}",
+            f.label(),
+            f.cold_handshakes.unwrap_or(0),
+            f.warm.n,
+            f.warm_handshakes.unwrap_or(0)
+        );
+    }
     println!();
     println!("Handler's own time with in-memory ports (ms): the rest of warm latency is waiting on moto or the chat");
     for (name, s) in &own {
@@ -200,6 +228,15 @@ async fn main() -> anyhow::Result<()> {
             load.all_once,
             load.delivered_within_ms
         );
+        println!(
+            "local load, 202 to the board (wall clock, the board's posted_at): p50 {:.2} ms, p99 {:.2} ms, max {:.2} \
+             ms; {} of {} were on the board before their 202 arrived (counted as 0)",
+            load.submit_to_board.p50_ms,
+            load.submit_to_board.p99_ms,
+            load.submit_to_board.max_ms,
+            load.on_board_before_ack,
+            load.submit_to_board.n
+        );
     }
     println!();
     for s in &sizes {
@@ -218,6 +255,7 @@ async fn main() -> anyhow::Result<()> {
         "functions": functions,
         "floor_cold_p50_ms": floor,
         "proxy_overhead_per_call_ms": proxy_overhead_ms,
+        "tls_proxy_overhead_per_call_ms": tls_proxy_overhead_ms,
         "handler_own_time": own.iter().map(|(n, s)| json!({ "function": n, "summary": s })).collect::<Vec<_>>(),
         "consumer_throughput": throughput,
         "local_load": load,

@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt as _;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -57,6 +58,10 @@ impl Proxy {
         let app = Router::new().fallback(forward_one).with_state(forward);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
+        // TCP_NODELAY, as the HTTPS proxy sets it (see there), so the two differ by TLS only.
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -105,6 +110,9 @@ impl Proxy {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                // As a server should: without it, a TLS record split over two writes waits for the client's
+                // delayed ACK (40 ms on Linux), which would be counted as the function's own time.
+                let _ = stream.set_nodelay(true);
                 let (acceptor, sender, observer, counted) =
                     (acceptor.clone(), sender.clone(), observer.clone(), counted.clone());
                 handshaking.spawn(async move {
