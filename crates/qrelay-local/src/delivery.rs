@@ -56,8 +56,17 @@ impl System {
                 }
             };
             if handled == 0 {
+                // Like SQS long polling: a new question wakes the loop at once; the timer only brings back
+                // questions whose retry delay ran out.
+                let arrival = async {
+                    match &self.backend {
+                        Backend::Memory(queues) => queues.queue.arrival().await,
+                        Backend::Aws { .. } => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = arrival => {}
                     _ = shutdown.changed() => {}
                 }
             }

@@ -16,6 +16,8 @@ pub struct MemQueue {
     name: String,
     state: Mutex<State>,
     redrive: Option<(u32, Arc<MemQueue>)>,
+    /// Wakes the consumer loop when a message is sent, instead of leaving it to its next poll.
+    arrived: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +56,7 @@ impl MemQueue {
             name: name.to_owned(),
             state: Mutex::default(),
             redrive: None,
+            arrived: tokio::sync::Notify::new(),
         })
     }
 
@@ -63,6 +66,7 @@ impl MemQueue {
             name: name.to_owned(),
             state: Mutex::default(),
             redrive: Some((max_receive_count, dead_letters)),
+            arrived: tokio::sync::Notify::new(),
         })
     }
 
@@ -83,7 +87,14 @@ impl MemQueue {
             receipt: None,
         };
         self.lock().messages.push_back(message);
+        // A permit is kept if nobody waits yet, so a message sent between a poll and the wait is not missed.
+        self.arrived.notify_one();
         id
+    }
+
+    /// Returns when a message is sent (or one was sent since the last call), as SQS's long polling does.
+    pub async fn arrival(&self) {
+        self.arrived.notified().await;
     }
 
     /// Receives up to `max` visible messages (oldest first), hiding them for `visibility`. Messages already
@@ -200,6 +211,17 @@ mod tests {
     fn queue() -> (Arc<MemQueue>, Arc<MemQueue>) {
         let dlq = MemQueue::new("dlq");
         (MemQueue::with_dead_letters("q", 30, dlq.clone()), dlq)
+    }
+
+    #[tokio::test]
+    async fn a_sent_message_wakes_a_waiting_consumer_even_if_it_came_before_the_wait() {
+        let (q, _) = queue();
+        let waiting = tokio::time::timeout(Duration::from_millis(50), q.arrival()).await;
+        assert!(waiting.is_err(), "nothing sent, nothing to wake for");
+        q.send("a".into(), HashMap::new());
+        tokio::time::timeout(Duration::from_secs(5), q.arrival())
+            .await
+            .expect("a message sent before the wait still wakes it");
     }
 
     #[tokio::test(start_paused = true)]
