@@ -15,7 +15,13 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::domain::Question;
+use crate::domain::{Nickname, Question, QuestionText};
+
+mod discord;
+mod google_chat;
+mod mattermost;
+mod slack;
+mod teams;
 
 /// Rocket.Chat's default `Message_MaxAllowedSize`, in UTF-16 code units.
 const MAX_MESSAGE_UTF16: usize = 5000;
@@ -94,13 +100,145 @@ impl ChatMessage {
     pub fn text_for(&self, dialect: Dialect) -> Result<String, MessageTooLong> {
         match dialect {
             Dialect::RocketChat => Ok(self.text.clone()),
-            other => Err(MessageTooLong::new(0, 0, &format!("{other:?} is not rendered yet"))),
+            other => other.budget().checked((other.budget().render)(&self.parts)),
+        }
+    }
+}
+
+/// Room every [`Dialect::max_question_chars`] leaves for what an adapter adds to the text (Discord's `-# qrelay …`
+/// marker line is 34 characters), in the dialect's unit.
+const ADAPTER_RESERVE: usize = 64;
+
+/// The longest `when` budgeted for: `2026-11-22 18:30 ` and a zone abbreviation or offset (at most 6 today).
+const WHEN_MAX_CHARS: usize = 32;
+
+/// How a dialect renders and measures a message, and its worst case per character (checked by each dialect's
+/// tests against every character that costs it more than one unit).
+pub(crate) struct Budget {
+    /// The chat's limit, in `unit`.
+    limit: usize,
+    unit: &'static str,
+    /// The size of a rendered message, in `unit`.
+    size: fn(&str) -> usize,
+    /// The whole message.
+    render: fn(&Parts) -> String,
+    /// The nickname character that costs the most once rendered.
+    worst_nickname_char: char,
+    /// The most one character of the question (not a newline) costs once rendered.
+    char_max: usize,
+    /// The most a newline costs with what starts the next line (the quote marker; a Teams paragraph).
+    line_cost: usize,
+}
+
+impl Budget {
+    fn checked(&self, text: String) -> Result<String, MessageTooLong> {
+        let size = (self.size)(&text);
+        if size > self.limit {
+            Err(MessageTooLong::new(size, self.limit, self.unit))
+        } else {
+            Ok(text)
+        }
+    }
+
+    /// See [`Dialect::max_question_chars`]. A question of n characters costs at most `line_cost` (its first line's
+    /// quote) plus n × max(char_max, (line_cost + char_max) / 2): a newline costs the most with a character after
+    /// it (an empty line costs less), so the worst text alternates one character and a newline, or repeats the
+    /// costliest character.
+    fn max_question_chars(&self) -> usize {
+        let nickname: String = std::iter::repeat_n(self.worst_nickname_char, Nickname::MAX_CHARS_LIMIT).collect();
+        let header = (self.size)(&(self.render)(&Parts {
+            nickname: Some(nickname),
+            when: "W".repeat(WHEN_MAX_CHARS),
+            text: String::new(),
+        }));
+        let per_two = (2 * self.char_max).max(self.line_cost + self.char_max);
+        let available = self.limit.saturating_sub(ADAPTER_RESERVE + header + self.line_cost);
+        (available * 2 / per_two).min(QuestionText::MAX_CHARS_LIMIT)
+    }
+}
+
+impl Dialect {
+    fn budget(self) -> &'static Budget {
+        match self {
+            Dialect::RocketChat => &ROCKETCHAT,
+            Dialect::Mattermost => &mattermost::BUDGET,
+            Dialect::Slack => &slack::BUDGET,
+            Dialect::Discord => &discord::BUDGET,
+            Dialect::GoogleChat => &google_chat::BUDGET,
+            Dialect::Teams => &teams::BUDGET,
+        }
+    }
+
+    /// The largest `MAX_QUESTION_CHARS` for which every question (the worst characters for this dialect's escaping
+    /// and quoting, with the longest nickname of its worst characters and [`ADAPTER_RESERVE`] to spare) fits the
+    /// chat's limit; never above [`QuestionText::MAX_CHARS_LIMIT`].
+    pub fn max_question_chars(self) -> usize {
+        self.budget().max_question_chars()
+    }
+}
+
+static ROCKETCHAT: Budget = Budget {
+    limit: MAX_MESSAGE_UTF16,
+    unit: "UTF-16 units",
+    size: utf16_units,
+    render: rocketchat_text,
+    worst_nickname_char: '@',
+    char_max: 2,
+    line_cost: 3,
+};
+
+fn utf16_units(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+pub(crate) fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// The header every dialect but Slack's and Google Chat's shares (they bold with single `*`): bold in
+/// `bold`, then the nickname (already made plain and defused by the dialect) and the time.
+pub(crate) fn push_header(out: &mut String, bold: &str, nickname: Option<&str>, when: &str) {
+    out.push_str("❓ ");
+    out.push_str(bold);
+    out.push_str("Anonymous question");
+    out.push_str(bold);
+    if let Some(nickname) = nickname {
+        out.push_str(" · ");
+        out.push_str(nickname);
+    }
+    out.push_str(" · ");
+    out.push_str(when);
+}
+
+/// Appends `text` with a zero-width space after each character in `after`: `@` and `#` can't start a mention or
+/// a channel link, `<` can't open `<@id>`, `<!here>` or `<url|label>`, `]` can't close a link's label (inline
+/// `[x](url)`, reference `[x][r]` or a definition `[r]: url`).
+pub(crate) fn push_zwsp_after(out: &mut String, text: &str, after: &[char]) {
+    for c in text.chars() {
+        out.push(c);
+        if after.contains(&c) {
+            out.push(ZWSP);
+        }
+    }
+}
+
+/// Appends each line of `text` after a newline as `> ` and the line made by `line`; an empty line stays empty.
+pub(crate) fn push_quoted_with(out: &mut String, text: &str, line: impl Fn(&mut String, &str)) {
+    for l in text.split('\n') {
+        out.push('\n');
+        if !l.is_empty() {
+            out.push_str("> ");
+            line(out, l);
         }
     }
 }
 
 /// Rocket.Chat's rendering: the header, then the question quoted, within 5000 UTF-16 units.
 fn rocketchat(parts: &Parts) -> Result<String, MessageTooLong> {
+    ROCKETCHAT.checked(rocketchat_text(parts))
+}
+
+fn rocketchat_text(parts: &Parts) -> String {
     let mut out = String::with_capacity(parts.text.len() * 2 + 96);
     out.push_str("❓ **Anonymous question**");
     if let Some(nickname) = &parts.nickname {
@@ -110,12 +248,7 @@ fn rocketchat(parts: &Parts) -> Result<String, MessageTooLong> {
     out.push_str(" · ");
     out.push_str(&parts.when);
     push_quoted(&mut out, &parts.text);
-    let units = out.encode_utf16().count();
-    if units > MAX_MESSAGE_UTF16 {
-        Err(MessageTooLong::new(units, MAX_MESSAGE_UTF16, "UTF-16 units"))
-    } else {
-        Ok(out)
-    }
+    out
 }
 
 /// The Rocket.Chat text.
@@ -134,7 +267,7 @@ fn format_time(at: Timestamp, tz: &TimeZone) -> String {
 /// The nickname as plain text: every character Markdown could use to style it or make it a link is replaced by
 /// its full-width twin, so a nickname like `**Instructor**` shows its asterisks instead of bold text. Each
 /// replacement is one UTF-16 unit, like the character it replaces.
-fn plain_nickname(nickname: &str) -> String {
+pub(crate) fn plain_nickname(nickname: &str) -> String {
     nickname
         .chars()
         .map(|c| match c {
@@ -325,6 +458,172 @@ mod tests {
                 );
             }
         }
+    }
+
+    const OTHERS: [Dialect; 5] = [
+        Dialect::Mattermost,
+        Dialect::Slack,
+        Dialect::Discord,
+        Dialect::GoogleChat,
+        Dialect::Teams,
+    ];
+
+    /// Every mention form of every chat, disguised links, a fake header and a fake second question, HTML and
+    /// entities, a code fence; and a nickname trying to be bold, to ping, and to be a link.
+    const WORST_TEXT: &str = "@everyone @here @all @channel <!channel> <!here> <@U123> <@&42> <#C1> <users/all> \
+                              <at>Boss</at> ~town #gen\n\
+                              [slides](https://evil.example) ![i](https://x/y.png) [a][r]\n\
+                              [r]: https://evil.example\n\
+                              <https://evil.example|Official slides>\n\
+                              ❓ **Anonymous question** · Instructor · 2026-11-22 18:31 JST\n\n\
+                              > fake\n\
+                              ```\n\
+                              <b>&amp;</b> \"q\"\n\
+                              ```";
+    const WORST_NICKNAME: &str = "**Instructor** @here <x|y> &";
+
+    fn worst(dialect: Dialect) -> String {
+        let message = ChatMessage::render(&question(WORST_TEXT, Some(WORST_NICKNAME)), &tokyo()).expect("fits");
+        message.text_for(dialect).expect("fits").replace(ZWSP, "{ZWSP}")
+    }
+
+    #[test]
+    fn mattermost_defuses_mentions_channel_links_and_every_link_form() {
+        assert_eq!(
+            worst(Dialect::Mattermost),
+            "❓ **Anonymous question** · ＊＊Instructor＊＊ @{ZWSP}here ＜x｜y＞ & · 2026-11-22 18:30 JST\n> @{ZWSP}everyone @{ZWSP}here @{ZWSP}all @{ZWSP}channel <{ZWSP}!channel> <{ZWSP}!here> <{ZWSP}@{ZWSP}U123> <{ZWSP}@{ZWSP}&42> <{ZWSP}#{ZWSP}C1> <{ZWSP}users/all> <{ZWSP}at>Boss<{ZWSP}/at> ~{ZWSP}town #{ZWSP}gen\n> [slides]{ZWSP}(https://evil.example) ![i]{ZWSP}(https://x/y.png) [a]{ZWSP}[r]{ZWSP}\n> [r]{ZWSP}: https://evil.example\n> <{ZWSP}https://evil.example|Official slides>\n> ❓ **Anonymous question** · Instructor · 2026-11-22 18:31 JST\n\n> > fake\n> ```\n> <{ZWSP}b>&amp;<{ZWSP}/b> \"q\"\n> ```"
+        );
+    }
+
+    #[test]
+    fn slack_escapes_its_control_characters_and_quotes_every_line() {
+        assert_eq!(
+            worst(Dialect::Slack),
+            "❓ *Anonymous question* · ＊＊Instructor＊＊ @{ZWSP}here ＜x｜y＞ &amp; · 2026-11-22 18:30 JST\n> @{ZWSP}everyone @{ZWSP}here @{ZWSP}all @{ZWSP}channel &lt;!channel&gt; &lt;!here&gt; &lt;@{ZWSP}U123&gt; &lt;@{ZWSP}&amp;42&gt; &lt;#{ZWSP}C1&gt; &lt;users/all&gt; &lt;at&gt;Boss&lt;/at&gt; ~town #{ZWSP}gen\n> [slides](https://evil.example) ![i](https://x/y.png) [a][r]\n> [r]: https://evil.example\n> &lt;https://evil.example|Official slides&gt;\n> ❓ **Anonymous question** · Instructor · 2026-11-22 18:31 JST\n\n> &gt; fake\n> ```\n> &lt;b&gt;&amp;amp;&lt;/b&gt; \"q\"\n> ```"
+        );
+    }
+
+    #[test]
+    fn discord_defuses_mentions_and_masked_links() {
+        assert_eq!(
+            worst(Dialect::Discord),
+            "❓ **Anonymous question** · ＊＊Instructor＊＊ @{ZWSP}here ＜x｜y＞ & · 2026-11-22 18:30 JST\n> @{ZWSP}everyone @{ZWSP}here @{ZWSP}all @{ZWSP}channel <{ZWSP}!channel> <{ZWSP}!here> <{ZWSP}@{ZWSP}U123> <{ZWSP}@{ZWSP}&42> <{ZWSP}#{ZWSP}C1> <{ZWSP}users/all> <{ZWSP}at>Boss<{ZWSP}/at> ~town #{ZWSP}gen\n> [slides]{ZWSP}(https://evil.example) ![i]{ZWSP}(https://x/y.png) [a]{ZWSP}[r]{ZWSP}\n> [r]{ZWSP}: https://evil.example\n> <{ZWSP}https://evil.example|Official slides>\n> ❓ **Anonymous question** · Instructor · 2026-11-22 18:31 JST\n\n> > fake\n> ```\n> <{ZWSP}b>&amp;<{ZWSP}/b> \"q\"\n> ```"
+        );
+    }
+
+    #[test]
+    fn google_chat_defuses_user_mentions_and_both_link_forms() {
+        assert_eq!(
+            worst(Dialect::GoogleChat),
+            "❓ *Anonymous question* · ＊＊Instructor＊＊ @{ZWSP}here ＜x｜y＞ & · 2026-11-22 18:30 JST\n> @{ZWSP}everyone @{ZWSP}here @{ZWSP}all @{ZWSP}channel <{ZWSP}!channel> <{ZWSP}!here> <{ZWSP}@{ZWSP}U123> <{ZWSP}@{ZWSP}&42> <{ZWSP}#{ZWSP}C1> <{ZWSP}users/all> <{ZWSP}at>Boss<{ZWSP}/at> ~town #{ZWSP}gen\n> [slides]{ZWSP}(https://evil.example) ![i]{ZWSP}(https://x/y.png) [a]{ZWSP}[r]{ZWSP}\n> [r]{ZWSP}: https://evil.example\n> <{ZWSP}https://evil.example|Official slides>\n> ❓ **Anonymous question** · Instructor · 2026-11-22 18:31 JST\n\n> > fake\n> ```\n> <{ZWSP}b>&amp;<{ZWSP}/b> \"q\"\n> ```"
+        );
+    }
+
+    #[test]
+    fn teams_makes_each_line_a_quoted_paragraph_and_defuses_at_and_links() {
+        assert_eq!(
+            worst(Dialect::Teams),
+            "❓ **Anonymous question** · ＊＊Instructor＊＊ @{ZWSP}here ＜x｜y＞ & · 2026-11-22 18:30 JST\n\n> @{ZWSP}everyone @{ZWSP}here @{ZWSP}all @{ZWSP}channel <{ZWSP}!channel> <{ZWSP}!here> <{ZWSP}@{ZWSP}U123> <{ZWSP}@{ZWSP}&42> <{ZWSP}#{ZWSP}C1> <{ZWSP}users/all> <{ZWSP}at>Boss<{ZWSP}/at> ~town #{ZWSP}gen\n\n> [slides]{ZWSP}(https://evil.example) ![i]{ZWSP}(https://x/y.png) [a]{ZWSP}[r]{ZWSP}\n\n> [r]{ZWSP}: https://evil.example\n\n> <{ZWSP}https://evil.example|Official slides>\n\n> ❓ **Anonymous question** · Instructor · 2026-11-22 18:31 JST\n\n> > fake\n\n> ```\n\n> <{ZWSP}b>&amp;<{ZWSP}/b> \"q\"\n\n> ```"
+        );
+    }
+
+    /// In every dialect, the first line is qrelay's header and every other line is empty or starts with `> `.
+    #[test]
+    fn in_every_dialect_nothing_typed_sits_outside_the_quote() {
+        let message = ChatMessage::render(&question(WORST_TEXT, Some(WORST_NICKNAME)), &tokyo()).expect("fits");
+        for dialect in OTHERS {
+            let text = message.text_for(dialect).expect("fits");
+            let mut lines = text.lines();
+            assert!(lines.next().is_some_and(|h| h.starts_with("❓ ")), "{dialect:?}");
+            for line in lines {
+                assert!(line.is_empty() || line.starts_with("> "), "{dialect:?}: {line:?}");
+            }
+        }
+    }
+
+    /// The budget's worst case per character holds: no character costs more than `char_max` in a line, nor a
+    /// newline with the next line's start more than `line_cost`, nor a nickname character more than the worst one.
+    #[test]
+    fn each_dialects_worst_case_per_character_is_the_worst() {
+        let candidates = [
+            'a', '@', '#', '~', '<', '>', '&', ']', '[', '(', '"', '\\', '*', '_', '`', '|', '\t', ':', '!', 'あ',
+            '＠', '🎉', 'é',
+        ];
+        for dialect in std::iter::once(Dialect::RocketChat).chain(OTHERS) {
+            let budget = dialect.budget();
+            let size = |text: &str, nickname: Option<&str>| {
+                (budget.size)(&(budget.render)(&Parts {
+                    nickname: nickname.map(str::to_owned),
+                    when: "w".to_owned(),
+                    text: text.to_owned(),
+                }))
+            };
+            let worst_nickname = size("x", Some(&budget.worst_nickname_char.to_string()));
+            for c in candidates {
+                let one = size(&format!("x{c}"), None) - size("x", None);
+                assert!(one <= budget.char_max, "{dialect:?}: {c:?} costs {one}");
+                let line = (size(&format!("x\n{c}"), None) - size("x", None)).saturating_sub(one);
+                assert!(line <= budget.line_cost, "{dialect:?}: a line of {c:?} costs {line}");
+                let nick = size("x", Some(&c.to_string()));
+                assert!(nick <= worst_nickname, "{dialect:?}: nickname {c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_possible_question_fits_every_dialect_at_its_max_question_chars() {
+        let tz = tokyo();
+        for dialect in std::iter::once(Dialect::RocketChat).chain(OTHERS) {
+            let length = dialect.max_question_chars();
+            let budget = dialect.budget();
+            for filler in [
+                "@", "🎉", "#", "](", "<", "&", "\"", "@\n", "🎉\n", "a\n", "<a\n", "@@\n", "&\n", "\"\n", "a\n\n",
+            ] {
+                let mut text: String = filler.chars().cycle().take(length - 1).collect();
+                text.push('x');
+                let nickname: String =
+                    std::iter::repeat_n(budget.worst_nickname_char, Nickname::MAX_CHARS_LIMIT).collect();
+                let question = question(&text, Some(&nickname));
+                assert_eq!(question.text.as_ref().chars().count(), length, "{filler:?}");
+                let rendered = ChatMessage::render(&question, &tz).expect("fits Rocket.Chat");
+                let text = rendered
+                    .text_for(dialect)
+                    .unwrap_or_else(|e| panic!("{dialect:?} {filler:?} at {length}: {e}"));
+                let size = (budget.size)(&text);
+                assert!(
+                    size + ADAPTER_RESERVE <= budget.limit,
+                    "{dialect:?} {filler:?}: {size} {}",
+                    budget.unit
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn max_question_chars_per_dialect() {
+        let all: Vec<_> = std::iter::once(Dialect::RocketChat)
+            .chain(OTHERS)
+            .map(|d| (d, d.max_question_chars()))
+            .collect();
+        assert_eq!(
+            format!("{all:?}"),
+            "[(RocketChat, 1800), (Mattermost, 1800), (Slack, 1800), (Discord, 668), (GoogleChat, 1800), (Teams, 729)]"
+        );
+    }
+
+    #[test]
+    fn one_character_over_max_question_chars_can_fail_where_the_limit_binds() {
+        // Discord's limit binds well below 1800: a question of lines of one `@` just past it would not fit
+        // with the adapter's reserve.
+        let length = Dialect::Discord.max_question_chars() + 40;
+        let mut text: String = "@\n".chars().cycle().take(length - 1).collect();
+        text.push('x');
+        let nickname = "@".repeat(Nickname::MAX_CHARS_LIMIT);
+        let rendered = ChatMessage::render(&question(&text, Some(&nickname)), &tokyo()).expect("fits Rocket.Chat");
+        let size = rendered
+            .text_for(Dialect::Discord)
+            .map_or(usize::MAX - ADAPTER_RESERVE, |t| t.chars().count());
+        assert!(size + ADAPTER_RESERVE > 2000, "{size}");
     }
 
     #[test]
