@@ -3,7 +3,8 @@
 //! Mentions are `@everyone` and `@here` (plain text) and `<@id>`, `<@!id>`, `<@&role>`, `<#channel>`,
 //! `</command:id>` (Discord's "Message Formatting" reference); links are masked links `[label](url)`. A zero-width
 //! space after `@`, `#`, `<` and `]` breaks each of them (the adapters also send `allowed_mentions: {parse: []}`).
-//! The limit is 2000 characters for `content`; [`super::Dialect::max_question_chars`] keeps 64 of them for the
+//! The limit is 2000 characters for `content`, counted in code points (Discord's API is Python 3: staff answer
+//! in discord-api-docs issue #1315), so [`super::chars`]; [`super::Dialect::max_question_chars`] keeps 64 of them for the
 //! adapter's `-# qrelay …` marker line.
 
 use super::{Budget, Parts, chars, plain_nickname, push_header, push_quoted_with, push_zwsp_after};

@@ -3,7 +3,8 @@
 //! Mentions are `@name`, `@channel`, `@all`, `@here` (and group names), detected on the raw text; `~name` links a
 //! channel; links are Markdown: inline `[x](url)`, images `![x](url)`, reference links `[x][r]` with a definition
 //! `[r]: url` (Mattermost's "Formatting text" and "Mentions" docs). A zero-width space after `@`, `#`, `~`, `<` and
-//! `]` breaks each of them. The limit is 16,383 characters (runes: the server's `PostMessageMaxRunesV2`).
+//! `]` breaks each of them. The limit is 16,383 characters (runes: the server's `PostMessageMaxRunesV2`, which
+//! Mattermost client code quotes as "at most 16383 (multi-byte) characters").
 
 use super::{Budget, Parts, chars, plain_nickname, push_header, push_quoted_with, push_zwsp_after};
 

@@ -5,7 +5,8 @@
 //! `&lt;` and `&gt;` ("Formatting text for app surfaces": escaping text), which makes every one of them plain
 //! text. The quote marker qrelay adds is a real `>`. A zero-width space after `@` and `#` also keeps plain
 //! `@here` and `#general` from linking should a poster ever set `link_names` or `parse: full`. The limit is
-//! 40,000 characters (`chat.postMessage`: text is truncated above it; qrelay refuses instead).
+//! 40,000 characters (`chat.postMessage`: text is truncated above it, Slack changelog 2018-04 "truncating really long
+//! messages"; qrelay refuses instead). Counted after escaping, so an `&` is five.
 
 use super::{Budget, Parts, ZWSP, chars, plain_nickname, push_header, push_quoted_with};
 
