@@ -599,6 +599,20 @@ mod tests {
         }
     }
 
+    /// The Teams margin holds for the card the Teams adapter really builds (a TextBlock per paragraph).
+    #[test]
+    fn the_largest_teams_question_makes_a_card_within_28_kb() {
+        let length = Dialect::Teams.max_question_chars();
+        for filler in ["a\n", "@\n", "🎉\n", "\"\n", "@", "🎉"] {
+            let mut text: String = filler.chars().cycle().take(length - 1).collect();
+            text.push('x');
+            let question = question(&text, Some(&"@".repeat(Nickname::MAX_CHARS_LIMIT)));
+            let message = ChatMessage::render(&question, &tokyo()).expect("fits Rocket.Chat");
+            let body = crate::chat::teams::body(&message).unwrap_or_else(|e| panic!("{filler:?}: {e}"));
+            assert!(body.len() <= 28 * 1024, "{filler:?}: {}", body.len());
+        }
+    }
+
     #[test]
     fn max_question_chars_per_dialect() {
         let all: Vec<_> = std::iter::once(Dialect::RocketChat)
