@@ -260,3 +260,14 @@ async fn the_token_is_in_no_error_and_no_debug() {
     }
     assert!(!format!("{adapter:?}").contains("SECRET"));
 }
+
+#[tokio::test]
+async fn what_reaches_mattermost_mentions_no_one() {
+    let (fake, _running, adapter, _) = setup(Duration::from_secs(2)).await;
+    let (id, message) = question("@channel @all @here please");
+    adapter.post(id, GENERAL, &message).await.expect("post");
+    let stored = fake.posts().pop().expect("stored").message;
+    for raw in ["@channel", "@all", "@here"] {
+        assert!(!stored.contains(raw), "{raw} reached Mattermost as is: {stored}");
+    }
+}

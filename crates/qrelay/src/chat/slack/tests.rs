@@ -263,3 +263,14 @@ async fn the_token_is_in_no_error_and_no_debug() {
     }
     assert!(!format!("{adapter:?}").contains("SECRET"));
 }
+
+#[tokio::test]
+async fn what_reaches_slack_mentions_no_one() {
+    let (fake, _running, adapter, _) = setup(Duration::from_secs(2)).await;
+    let (id, message) = question("<!channel> <!here> <@U0123ABCD> <https://evil.example|your grades>");
+    adapter.post(id, GENERAL, &message).await.expect("post");
+    let stored = fake.messages().pop().expect("stored").text;
+    for raw in ["<!channel>", "<!here>", "<@U0123ABCD>", "<https://evil.example|"] {
+        assert!(!stored.contains(raw), "{raw} reached Slack as is: {stored}");
+    }
+}
