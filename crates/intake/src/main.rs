@@ -13,6 +13,9 @@ use qrelay::publish::SnsPublisher;
 async fn main() -> Result<(), Error> {
     qrelay::telemetry::init();
     let config = IntakeConfig::from_env()?;
+    if let Some(cap) = &config.question_cap {
+        tracing::warn!("{cap}");
+    }
     let publisher = Arc::new(SnsPublisher::lazy(config.topic_arn.clone()));
     let intake = &Intake::new(config.rooms, config.limits, publisher);
     lambda_http::run(service_fn(move |req: Request| async move {

@@ -95,6 +95,76 @@ pub fn limits(src: &dyn Source) -> Result<Limits, ConfigError> {
     })
 }
 
+/// A `MAX_QUESTION_CHARS` above what the chat can show, lowered so that every accepted question fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionCap {
+    pub configured: usize,
+    pub cap: usize,
+    /// The `CHAT_KIND` that imposes it.
+    pub chat_kind: String,
+}
+
+impl std::fmt::Display for QuestionCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MAX_QUESTION_CHARS {} lowered to {}: the longest question a {} message always has room for",
+            self.configured, self.cap, self.chat_kind
+        )
+    }
+}
+
+/// [`limits`], with the question limit lowered to what `CHAT_KIND` (default `rocketchat`) can show, so that the
+/// intake refuses, with a clear error, a question the chat could not take rather than accept it and dead-letter
+/// it. A `webhook` may lead to any of five chats and its URL is in the secret, which the intake can't read: it
+/// gets the strictest of them, Discord's.
+pub fn limits_for_chat(src: &dyn Source) -> Result<(Limits, Option<QuestionCap>), ConfigError> {
+    use crate::chat::Dialect;
+    let limits = limits(src)?;
+    let kind = src.get("CHAT_KIND").map(|k| k.trim().to_owned());
+    let dialects: &[Dialect] = match kind.as_deref() {
+        None | Some("rocketchat") => &[Dialect::RocketChat],
+        Some("mattermost") => &[Dialect::Mattermost],
+        Some("slack") => &[Dialect::Slack],
+        Some("discord") => &[Dialect::Discord],
+        Some("teams") => &[Dialect::Teams],
+        Some("googlechat") => &[Dialect::GoogleChat],
+        Some("webhook") => &[
+            Dialect::RocketChat,
+            Dialect::Mattermost,
+            Dialect::Slack,
+            Dialect::Discord,
+            Dialect::GoogleChat,
+        ],
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "CHAT_KIND",
+                reason: format!("{other:?} is not a kind of chat qrelay posts to"),
+            });
+        }
+    };
+    let cap = dialects
+        .iter()
+        .map(|d| d.max_question_chars())
+        .min()
+        .unwrap_or(QuestionText::MAX_CHARS_LIMIT);
+    if limits.question_chars <= cap {
+        return Ok((limits, None));
+    }
+    let notice = QuestionCap {
+        configured: limits.question_chars,
+        cap,
+        chat_kind: kind.unwrap_or_else(|| "rocketchat".to_owned()),
+    };
+    Ok((
+        Limits {
+            question_chars: cap,
+            ..limits
+        },
+        Some(notice),
+    ))
+}
+
 /// `CHAT_URL`: the Rocket.Chat server, which must be `https://`. The bot's token goes with every request to it, so
 /// over plain HTTP anyone on the way could read it. A loopback address (`http://127.0.0.1`, `http://localhost`,
 /// `http://[::1]`, any port) is the exception: the local runner and the tests' fake chat listen there, and nothing
@@ -126,7 +196,10 @@ pub struct IntakeConfig {
     pub topic_arn: String,
     /// `ROOMS`: see [`Rooms::parse`].
     pub rooms: Rooms,
+    /// `MAX_QUESTION_CHARS` and `MAX_NICKNAME_CHARS`, the question's lowered to what `CHAT_KIND` can show.
     pub limits: Limits,
+    /// Set when `MAX_QUESTION_CHARS` was lowered for the chat: worth a warning at start.
+    pub question_cap: Option<QuestionCap>,
 }
 
 impl IntakeConfig {
@@ -139,10 +212,12 @@ impl IntakeConfig {
     }
 
     pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let (limits, question_cap) = limits_for_chat(src)?;
         Ok(Self {
             topic_arn: required(src, "TOPIC_ARN")?,
             rooms: rooms(src)?,
-            limits: limits(src)?,
+            limits,
+            question_cap,
         })
     }
 }
@@ -492,10 +567,49 @@ mod tests {
     fn limits_default_and_are_bounded() {
         let config = IntakeConfig::from_source(&[("TOPIC_ARN", "arn:t"), ("ROOMS", "a")]).expect("valid");
         assert_eq!(config.limits, Limits::default());
-        for bad in ["0", "2001", "many", "-1"] {
+        for bad in ["0", "1801", "many", "-1"] {
             let err = IntakeConfig::from_source(&[("TOPIC_ARN", "arn:t"), ("ROOMS", "a"), ("MAX_QUESTION_CHARS", bad)])
                 .expect_err("out of range");
             assert!(err.to_string().contains("MAX_QUESTION_CHARS"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn the_question_limit_is_lowered_to_what_the_chat_can_show() {
+        let intake = |kind: Option<&str>, max: &str| {
+            let mut vars = vec![("TOPIC_ARN", "arn:t"), ("ROOMS", "a"), ("MAX_QUESTION_CHARS", max)];
+            vars.extend(kind.map(|k| ("CHAT_KIND", k)));
+            IntakeConfig::from_source(&vars).expect("valid")
+        };
+        let discord = crate::chat::Dialect::Discord.max_question_chars();
+        assert!(
+            discord < 1000,
+            "Discord's 2000-character messages bind below the default"
+        );
+        for (kind, max, expected, lowered) in [
+            (None, "1800", 1800, false),
+            (Some("rocketchat"), "1000", 1000, false),
+            (Some("slack"), "1800", 1800, false),
+            (Some("discord"), "1000", discord, true),
+            (Some("discord"), "500", 500, false),
+            (Some("webhook"), "1000", discord, true),
+        ] {
+            let config = intake(kind, max);
+            assert_eq!(config.limits.question_chars, expected, "{kind:?} {max}");
+            assert_eq!(config.question_cap.is_some(), lowered, "{kind:?} {max}");
+        }
+        let notice = intake(Some("discord"), "1000")
+            .question_cap
+            .expect("lowered")
+            .to_string();
+        assert_eq!(
+            notice,
+            format!(
+                "MAX_QUESTION_CHARS 1000 lowered to {discord}: the longest question a discord message always has room for"
+            )
+        );
+        let err = IntakeConfig::from_source(&[("TOPIC_ARN", "arn:t"), ("ROOMS", "a"), ("CHAT_KIND", "irc")])
+            .expect_err("unknown kind");
+        assert!(err.to_string().contains("CHAT_KIND"), "{err}");
     }
 }
