@@ -219,10 +219,11 @@ async fn the_instructor_page_answers_its_own_page_and_refuses_other_sites_and_re
             "{what}: a JSON error that says why: {body}"
         );
     }
+    let before = state(&running).await;
+    assert_eq!(before["chat_down"], false, "no refused request switched the chat off");
     assert_eq!(
-        state(&running).await["chat_down"],
-        false,
-        "no refused request switched the chat off"
+        before["guarantee"], "exactly once",
+        "the page states what the chat (the board) promises: {before}"
     );
 
     // Accepted: the instructor page's own requests, as Chromium sends them, and a command-line client.

@@ -100,6 +100,52 @@ impl std::fmt::Display for PublicUrl {
     }
 }
 
+/// The chat the local consumer posts to: the board unless the environment names a real one.
+///
+/// - `QRELAY_LOCAL_CHAT_KIND` (any `CHAT_KIND`: `rocketchat`, `webhook`, `slack`, `mattermost`, `discord`,
+///   `teams`, …) with `QRELAY_LOCAL_CHAT_SECRET`, the secret's JSON as Secrets Manager would hold it, and
+///   `QRELAY_LOCAL_CHAT_URL` for the kinds that need a server;
+/// - or, for Rocket.Chat, `QRELAY_LOCAL_CHAT_URL` + `QRELAY_LOCAL_CHAT_USER_ID` + `QRELAY_LOCAL_CHAT_TOKEN`;
+/// - or `QRELAY_LOCAL_WEBHOOK_URL` for an incoming webhook.
+fn chat_choice(env: &dyn Source) -> anyhow::Result<ChatChoice> {
+    if env.get("QRELAY_LOCAL_CHAT_KIND").is_some() {
+        let kind = config::chat_kind(&LocalChat(env))?;
+        let json = config::required(env, "QRELAY_LOCAL_CHAT_SECRET")?;
+        let secret = ChatSecret::parse(&json).context("QRELAY_LOCAL_CHAT_SECRET")?;
+        return Ok(ChatChoice::Chat { kind, secret });
+    }
+    Ok(
+        match (env.get("QRELAY_LOCAL_CHAT_URL"), env.get("QRELAY_LOCAL_WEBHOOK_URL")) {
+            (Some(url), _) => ChatChoice::Chat {
+                kind: ChatKind::RocketChat { url },
+                secret: ChatSecret::RocketChat {
+                    user_id: config::required(env, "QRELAY_LOCAL_CHAT_USER_ID")?,
+                    token: config::required(env, "QRELAY_LOCAL_CHAT_TOKEN")?,
+                },
+            },
+            (None, Some(webhook_url)) => ChatChoice::Chat {
+                kind: ChatKind::Webhook,
+                secret: ChatSecret::Webhook { webhook_url },
+            },
+            (None, None) => ChatChoice::Board,
+        },
+    )
+}
+
+/// The local runner's chat variables under the names the consumer's configuration reads (`CHAT_KIND`,
+/// `CHAT_URL`), everything else as it is.
+struct LocalChat<'a>(&'a dyn Source);
+
+impl Source for LocalChat<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        match name {
+            "CHAT_KIND" => self.0.get("QRELAY_LOCAL_CHAT_KIND"),
+            "CHAT_URL" => self.0.get("QRELAY_LOCAL_CHAT_URL"),
+            other => self.0.get(other),
+        }
+    }
+}
+
 const USAGE: &str = "usage: qrelay-local [--listen ADDR] [--port N] [--public-url URL]";
 
 impl LocalConfig {
@@ -126,25 +172,20 @@ impl LocalConfig {
             None => Rooms::parse("general,rust-101").context("default rooms")?,
         };
         let tz = env.get("TIME_ZONE").unwrap_or_else(|| "Asia/Tokyo".into());
-        let chat = match (env.get("QRELAY_LOCAL_CHAT_URL"), env.get("QRELAY_LOCAL_WEBHOOK_URL")) {
-            (Some(url), _) => ChatChoice::Chat {
-                kind: ChatKind::RocketChat { url },
-                secret: ChatSecret::RocketChat {
-                    user_id: config::required(&env, "QRELAY_LOCAL_CHAT_USER_ID")?,
-                    token: config::required(&env, "QRELAY_LOCAL_CHAT_TOKEN")?,
-                },
-            },
-            (None, Some(webhook_url)) => ChatChoice::Chat {
-                kind: ChatKind::Webhook,
-                secret: ChatSecret::Webhook { webhook_url },
-            },
-            (None, None) => ChatChoice::Board,
+        let chat = chat_choice(&env)?;
+        let (limits, question_cap) = match &chat {
+            // The board shows what Rocket.Chat would, and Rocket.Chat takes every question the limits allow.
+            ChatChoice::Board => (config::limits(&env)?, None),
+            ChatChoice::Chat { .. } => config::limits_for_chat(&LocalChat(&env))?,
         };
+        if let Some(cap) = question_cap {
+            tracing::warn!("{cap}");
+        }
         Ok(Self {
             listen,
             public_url: cli.public_url,
             rooms,
-            limits: config::limits(&env)?,
+            limits,
             time_zone: jiff::tz::TimeZone::get(&tz).with_context(|| format!("TIME_ZONE {tz:?}"))?,
             backoff: Backoff {
                 base: Duration::from_secs(2),
@@ -275,5 +316,76 @@ mod tests {
         ] {
             assert!(PublicUrl::parse(bad).is_err(), "{bad:?} is refused");
         }
+    }
+}
+
+#[cfg(test)]
+mod chat_tests {
+    use super::*;
+
+    #[test]
+    fn any_chat_kind_can_be_tried_locally_with_its_secret() {
+        let slack = chat_choice(&[
+            ("QRELAY_LOCAL_CHAT_KIND", "slack"),
+            ("QRELAY_LOCAL_CHAT_SECRET", r#"{"bot_token":"xoxb-local"}"#),
+        ])
+        .expect("slack");
+        let ChatChoice::Chat { kind, secret } = slack else {
+            panic!("a real chat");
+        };
+        assert_eq!(kind, ChatKind::Slack);
+        assert_eq!(
+            secret,
+            ChatSecret::BotToken {
+                bot_token: "xoxb-local".into()
+            }
+        );
+
+        let mattermost = chat_choice(&[
+            ("QRELAY_LOCAL_CHAT_KIND", "mattermost"),
+            ("QRELAY_LOCAL_CHAT_URL", "http://127.0.0.1:8065"),
+            ("QRELAY_LOCAL_CHAT_SECRET", r#"{"bot_token":"t"}"#),
+        ])
+        .expect("mattermost");
+        assert!(matches!(
+            mattermost,
+            ChatChoice::Chat { kind: ChatKind::Mattermost { url }, .. } if url == "http://127.0.0.1:8065"
+        ));
+    }
+
+    #[test]
+    fn a_local_chat_without_what_it_needs_is_refused_by_name_and_never_quoted() {
+        let no_secret = chat_choice(&[("QRELAY_LOCAL_CHAT_KIND", "discord")]).expect_err("no secret");
+        assert!(
+            format!("{no_secret:#}").contains("QRELAY_LOCAL_CHAT_SECRET"),
+            "{no_secret:#}"
+        );
+        let bad = chat_choice(&[
+            ("QRELAY_LOCAL_CHAT_KIND", "discord"),
+            ("QRELAY_LOCAL_CHAT_SECRET", r#"{"bot":"s3cr3t"}"#),
+        ])
+        .expect_err("not a secret shape");
+        assert!(
+            !format!("{bad:#}").contains("s3cr3t"),
+            "the error does not quote it: {bad:#}"
+        );
+        let no_url = chat_choice(&[
+            ("QRELAY_LOCAL_CHAT_KIND", "mattermost"),
+            ("QRELAY_LOCAL_CHAT_SECRET", r#"{"bot_token":"t"}"#),
+        ])
+        .expect_err("mattermost needs its server");
+        assert!(format!("{no_url:#}").contains("CHAT_URL"), "{no_url:#}");
+        let unknown = chat_choice(&[("QRELAY_LOCAL_CHAT_KIND", "irc")]).expect_err("unknown");
+        assert!(format!("{unknown:#}").contains("CHAT_KIND"), "{unknown:#}");
+    }
+
+    #[test]
+    fn a_discord_question_limit_is_lowered_locally_too() {
+        let (limits, cap) = config::limits_for_chat(&LocalChat(&[
+            ("QRELAY_LOCAL_CHAT_KIND", "discord"),
+            ("MAX_QUESTION_CHARS", "1000"),
+        ]))
+        .expect("valid");
+        assert!(cap.is_some(), "lowered: {limits:?}");
     }
 }

@@ -19,8 +19,10 @@ async fn main() -> anyhow::Result<()> {
         "in-process queue"
     };
     println!(
-        "qrelay is running locally on {} ({backend}; chat: {})",
-        running.addr, running.system.chat_label
+        "qrelay is running locally on {} ({backend}; chat: {}, {})",
+        running.addr,
+        running.system.chat_label,
+        running.system.chat_guarantee.label()
     );
     for room in running.system.rooms.iter() {
         let name: &str = room.name().as_ref();

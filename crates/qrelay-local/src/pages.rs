@@ -178,7 +178,7 @@ table { border-collapse:collapse; } td, th { padding:0.25rem 1rem 0.25rem 0; tex
   }
   function refresh() {
     fetch("admin/state.json").then(function (r) { return r.json(); }).then(function (s) {
-      $("chat").textContent = s.chat + (s.chat_down ? " (simulated outage)" : " (up)");
+      $("chat").textContent = s.chat + ", " + s.guarantee + (s.chat_down ? " (simulated outage)" : " (up)");
       $("queue").textContent = s.depths.queue; $("in_flight").textContent = s.depths.in_flight;
       $("dead").textContent = s.depths.dead_letters; $("board").textContent = s.on_board;
       var joined = s.warnings.join("\n");

@@ -311,6 +311,7 @@ async fn admin_state(State(system): State<Arc<System>>) -> Response {
             Json(serde_json::json!({
                 "depths": depths,
                 "chat": system.chat_label,
+                "guarantee": system.chat_guarantee.label(),
                 "chat_down": system.outage.is_down(),
                 "on_board": system.board.len(),
                 "warnings": warnings,

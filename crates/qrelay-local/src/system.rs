@@ -35,6 +35,8 @@ pub struct System {
     pub outage: Arc<OutageSwitch>,
     pub rooms: Rooms,
     pub chat_label: &'static str,
+    /// What the chat can promise about each question, shown with its name.
+    pub chat_guarantee: qrelay::chat::Guarantee,
     /// The zone the board shows times in, as the chat messages do.
     pub time_zone: jiff::tz::TimeZone,
     /// The consumer's retry schedule and the receives before dead-lettering, for the instructor page's warning.
@@ -78,6 +80,7 @@ impl System {
                 )
             }
         };
+        let chat_guarantee = chat.guarantee();
         let outage = Arc::new(OutageSwitch::new(chat));
         // Every publisher tells the board when its question was asked, so the board can show them in that order.
         let intake = |publisher: Arc<dyn QuestionPublisher>| {
@@ -140,6 +143,7 @@ impl System {
             outage,
             rooms: config.rooms.clone(),
             chat_label,
+            chat_guarantee,
             time_zone: config.time_zone.clone(),
             retries: Retries {
                 backoff: config.backoff,

@@ -95,6 +95,25 @@ pub fn limits(src: &dyn Source) -> Result<Limits, ConfigError> {
     })
 }
 
+/// `CHAT_KIND` (`rocketchat`, the default, `webhook`, `discord`, `teams`, `slack` or `mattermost`) and what the
+/// kind needs beside its secret: `CHAT_URL` for Rocket.Chat and Mattermost.
+pub fn chat_kind(src: &dyn Source) -> Result<ChatKind, ConfigError> {
+    Ok(match src.get("CHAT_KIND").as_deref().map(str::trim) {
+        None | Some("rocketchat") => ChatKind::RocketChat { url: chat_url(src)? },
+        Some("webhook") => ChatKind::Webhook,
+        Some("discord") => ChatKind::Discord,
+        Some("teams") => ChatKind::Teams,
+        Some("slack") => ChatKind::Slack,
+        Some("mattermost") => ChatKind::Mattermost { url: chat_url(src)? },
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "CHAT_KIND",
+                reason: format!("{other:?} is not one of rocketchat, webhook, discord, teams, slack, mattermost"),
+            });
+        }
+    })
+}
+
 /// A `MAX_QUESTION_CHARS` above what the chat can show, lowered so that every accepted question fits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuestionCap {
@@ -255,20 +274,7 @@ impl ConsumerConfig {
     }
 
     pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
-        let chat = match src.get("CHAT_KIND").as_deref().map(str::trim) {
-            None | Some("rocketchat") => ChatKind::RocketChat { url: chat_url(src)? },
-            Some("webhook") => ChatKind::Webhook,
-            Some("discord") => ChatKind::Discord,
-            Some("teams") => ChatKind::Teams,
-            Some("slack") => ChatKind::Slack,
-            Some("mattermost") => ChatKind::Mattermost { url: chat_url(src)? },
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "CHAT_KIND",
-                    reason: format!("{other:?} is not one of rocketchat, webhook, discord, teams, slack, mattermost"),
-                });
-            }
-        };
+        let chat = chat_kind(src)?;
         let tz_name = src.get("TIME_ZONE").unwrap_or_else(|| "Asia/Tokyo".to_owned());
         let time_zone = jiff::tz::TimeZone::get(tz_name.trim()).map_err(|e| ConfigError::Invalid {
             name: "TIME_ZONE",

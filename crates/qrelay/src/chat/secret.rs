@@ -64,7 +64,7 @@ impl fmt::Debug for ChatSecret {
 
 impl ChatSecret {
     /// Parses the secret's JSON text. The error never quotes the text.
-    fn parse(json: &str) -> anyhow::Result<Self> {
+    pub fn parse(json: &str) -> anyhow::Result<Self> {
         serde_json::from_str(json).map_err(|_| {
             anyhow::anyhow!(
                 "the chat secret must be JSON {{\"user_id\": ..., \"token\": ...}}, {{\"webhook_url\": ...}}, \
