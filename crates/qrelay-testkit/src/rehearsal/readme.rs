@@ -9,7 +9,7 @@ pub struct Variable {
     pub name: String,
     /// The functions that read it (`intake`, `consumer`, `redrive`); `all` is expanded.
     pub functions: Vec<String>,
-    /// The default column as written: `required`, `required for `rocketchat``, `1000 (max 2000)`, ...
+    /// The default column as written: `required`, `required for `rocketchat``, `1000 (max 1800)`, ...
     pub default: String,
 }
 
@@ -19,9 +19,11 @@ impl Variable {
         self.default == "required"
     }
 
-    /// Required only for this `CHAT_KIND` (`required for `rocketchat``).
-    pub fn required_for(&self) -> Option<&str> {
-        self.default.strip_prefix("required for ").map(|k| k.trim_matches('`'))
+    /// Whether it is required for this `CHAT_KIND` only (`required for `rocketchat`, `mattermost``).
+    pub fn required_for(&self, kind: &str) -> bool {
+        self.default
+            .strip_prefix("required for ")
+            .is_some_and(|kinds| kinds.split(',').any(|k| k.trim().trim_matches('`') == kind))
     }
 }
 
@@ -74,7 +76,7 @@ mod tests {
 
     const README: &str = "# x\n\n## Configuration\n\nText.\n\n| variable | function | default | meaning |\n| --- | --- | --- | --- |\n\
         | `TOPIC_ARN` | intake | required | topic |\n\
-        | `CHAT_URL` | consumer | required for `rocketchat` | server |\n\
+        | `CHAT_URL` | consumer | required for `rocketchat`, `mattermost` | server |\n\
         | `QUEUE_ARN`, `DEAD_LETTER_QUEUE_ARN` | redrive | required | arns |\n\
         | `SSL_CERT_FILE` | all | unset | certs |\n\nMore text.\n\n## Next\n";
 
@@ -93,7 +95,8 @@ mod tests {
             ]
         );
         assert!(table[0].required());
-        assert_eq!(table[1].required_for(), Some("rocketchat"));
+        assert!(table[1].required_for("rocketchat") && table[1].required_for("mattermost"));
+        assert!(!table[1].required_for("slack") && !table[0].required_for("rocketchat"));
         assert_eq!(table[4].functions, ["intake", "consumer", "redrive"]);
     }
 

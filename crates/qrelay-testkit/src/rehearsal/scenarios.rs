@@ -84,6 +84,13 @@ pub fn all(chat_url: &str, existing_secret_arn: &str) -> Vec<Scenario> {
             room: "general",
         },
         Scenario {
+            name: "refused-mattermost-without-url",
+            what: "ChatKind mattermost without ChatUrl: CloudFormation's Rules refuse it",
+            parameters: pairs(&[("ChatKind", "mattermost")]),
+            expect: Expect::Refused("MattermostNeedsItsUrl"),
+            room: "general",
+        },
+        Scenario {
             name: "refused-plain-http-chat-url",
             what: "ChatUrl over plain HTTP: the bot's token would travel in cleartext",
             parameters: pairs(&[("ChatUrl", "http://chat.example.com")]),

@@ -521,10 +521,10 @@ pub async fn check_environment(
         _ => &[],
     };
     let chat_kind = environment.get("CHAT_KIND").map_or("rocketchat", String::as_str);
-    // The consumer's CHAT_URL, required for Rocket.Chat only, comes from the README's "required for" below.
+    // The consumer's CHAT_URL, required for Rocket.Chat and Mattermost only, comes from the README's "required for".
     let mut required: BTreeSet<&str> = code_required.iter().copied().collect();
     for variable in table.iter().filter(|v| v.functions.iter().any(|f| f == function)) {
-        if variable.required() || variable.required_for() == Some(chat_kind) {
+        if variable.required() || variable.required_for(chat_kind) {
             required.insert(&variable.name);
         }
     }
