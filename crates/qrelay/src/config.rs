@@ -147,7 +147,6 @@ pub fn limits_for_chat(src: &dyn Source) -> Result<(Limits, Option<QuestionCap>)
         Some("slack") => &[Dialect::Slack],
         Some("discord") => &[Dialect::Discord],
         Some("teams") => &[Dialect::Teams],
-        Some("googlechat") => &[Dialect::GoogleChat],
         Some("webhook") => &[
             Dialect::RocketChat,
             Dialect::Mattermost,
