@@ -37,7 +37,7 @@ use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::secret::{ChatSecret, SecretSource};
+use super::secret::{BotToken, SecretSource};
 use super::{ChatError, ChatMessage, ChatPoster, Delivery, Dialect, Guarantee, STALE_RETRY_WINDOW, rate_limit_reset};
 use crate::domain::QuestionId;
 
@@ -60,8 +60,7 @@ const REMEMBERED_QUESTIONS: usize = 10_000;
 pub struct Discord {
     http: reqwest::Client,
     base_url: String,
-    secrets: Arc<dyn SecretSource>,
-    token: tokio::sync::Mutex<Option<String>>,
+    token: BotToken,
     /// The channel each question was last sent to, in this execution environment.
     channels: Mutex<HashMap<QuestionId, String>>,
     /// Questions SQS delivered again whose channel was unknown to `is_posted`: `post` searches before posting.
@@ -148,8 +147,7 @@ impl Discord {
         Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            secrets,
-            token: tokio::sync::Mutex::new(None),
+            token: BotToken::new(secrets),
             channels: Mutex::new(HashMap::new()),
             check_first: Mutex::new(HashSet::new()),
         }
@@ -158,23 +156,7 @@ impl Discord {
     /// The bot token, read from the secret on first use, or again when `refresh` is set (after a 401). Returns
     /// whether it changed.
     async fn token(&self, refresh: bool) -> Result<(String, bool), ChatError> {
-        let mut current = self.token.lock().await;
-        if let (Some(t), false) = (current.as_ref(), refresh) {
-            return Ok((t.clone(), false));
-        }
-        let secret = self
-            .secrets
-            .fetch()
-            .await
-            .map_err(|e| ChatError::Unavailable(format!("{e:#}")))?;
-        let ChatSecret::BotToken { bot_token } = secret else {
-            return Err(ChatError::Misconfigured(
-                "the chat secret holds no bot_token (it is the secret of another kind of chat)".into(),
-            ));
-        };
-        let changed = current.as_deref() != Some(bot_token.as_str());
-        *current = Some(bot_token.clone());
-        Ok((bot_token, changed))
+        self.token.get(refresh).await
     }
 
     fn messages_url(&self, channel: &str) -> String {

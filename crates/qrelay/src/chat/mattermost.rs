@@ -38,7 +38,7 @@ use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::secret::{ChatSecret, SecretSource};
+use super::secret::{BotToken, SecretSource};
 use super::{ChatError, ChatMessage, ChatPoster, Delivery, Dialect, Guarantee, STALE_RETRY_WINDOW};
 use crate::domain::QuestionId;
 
@@ -55,8 +55,7 @@ const REMEMBERED_QUESTIONS: usize = 10_000;
 pub struct Mattermost {
     http: reqwest::Client,
     base_url: String,
-    secrets: Arc<dyn SecretSource>,
-    token: tokio::sync::Mutex<Option<String>>,
+    token: BotToken,
     /// `team/channel` → channel id.
     channel_ids: Mutex<HashMap<String, String>>,
     /// The channel (as ROOMS names it) each question was last sent to, in this execution environment.
@@ -125,8 +124,7 @@ impl Mattermost {
         Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            secrets,
-            token: tokio::sync::Mutex::new(None),
+            token: BotToken::new(secrets),
             channel_ids: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
             check_first: Mutex::new(HashSet::new()),
@@ -134,23 +132,7 @@ impl Mattermost {
     }
 
     async fn token(&self, refresh: bool) -> Result<(String, bool), ChatError> {
-        let mut current = self.token.lock().await;
-        if let (Some(t), false) = (current.as_ref(), refresh) {
-            return Ok((t.clone(), false));
-        }
-        let secret = self
-            .secrets
-            .fetch()
-            .await
-            .map_err(|e| ChatError::Unavailable(format!("{e:#}")))?;
-        let ChatSecret::BotToken { bot_token } = secret else {
-            return Err(ChatError::Misconfigured(
-                "the chat secret holds no bot_token (it is the secret of another kind of chat)".into(),
-            ));
-        };
-        let changed = current.as_deref() != Some(bot_token.as_str());
-        *current = Some(bot_token.clone());
-        Ok((bot_token, changed))
+        self.token.get(refresh).await
     }
 
     /// The id of the channel ROOMS names `channel` (`team/channel` or an id), resolved once.

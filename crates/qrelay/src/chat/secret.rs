@@ -111,6 +111,43 @@ impl SecretSource for SecretsManagerSource {
     }
 }
 
+/// A bot's token (`{"bot_token": ...}`), read from the secret on first use and again after a refusal, since it may
+/// have been rotated: what the Slack, Mattermost and Discord adapters share.
+pub(crate) struct BotToken {
+    secrets: std::sync::Arc<dyn SecretSource>,
+    current: tokio::sync::Mutex<Option<String>>,
+}
+
+impl BotToken {
+    pub(crate) fn new(secrets: std::sync::Arc<dyn SecretSource>) -> Self {
+        Self {
+            secrets,
+            current: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The token, read on first use, or again when `refresh` is set. Returns whether it changed.
+    pub(crate) async fn get(&self, refresh: bool) -> Result<(String, bool), super::ChatError> {
+        let mut current = self.current.lock().await;
+        if let (Some(t), false) = (current.as_ref(), refresh) {
+            return Ok((t.clone(), false));
+        }
+        let secret = self
+            .secrets
+            .fetch()
+            .await
+            .map_err(|e| super::ChatError::Unavailable(format!("{e:#}")))?;
+        let ChatSecret::BotToken { bot_token } = secret else {
+            return Err(super::ChatError::Misconfigured(
+                "the chat secret holds no bot_token (it is the secret of another kind of chat)".into(),
+            ));
+        };
+        let changed = current.as_deref() != Some(bot_token.as_str());
+        *current = Some(bot_token.clone());
+        Ok((bot_token, changed))
+    }
+}
+
 /// A secret held in memory: for tests and the local runner.
 #[derive(Debug, Clone)]
 pub struct StaticSecret(pub ChatSecret);

@@ -36,7 +36,7 @@ use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::secret::{ChatSecret, SecretSource};
+use super::secret::{BotToken, SecretSource};
 use super::{ChatError, ChatMessage, ChatPoster, Delivery, Dialect, Guarantee, STALE_RETRY_WINDOW, rate_limit_reset};
 use crate::domain::QuestionId;
 
@@ -59,8 +59,7 @@ const REMEMBERED_QUESTIONS: usize = 10_000;
 pub struct Slack {
     http: reqwest::Client,
     base_url: String,
-    secrets: Arc<dyn SecretSource>,
-    token: tokio::sync::Mutex<Option<String>>,
+    token: BotToken,
     /// The channel each question was last sent to, in this execution environment.
     channels: Mutex<HashMap<QuestionId, String>>,
     /// Questions SQS delivered again whose channel was unknown to `is_posted`: `post` searches before posting.
@@ -118,8 +117,7 @@ impl Slack {
         Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            secrets,
-            token: tokio::sync::Mutex::new(None),
+            token: BotToken::new(secrets),
             channels: Mutex::new(HashMap::new()),
             check_first: Mutex::new(HashSet::new()),
         }
@@ -127,23 +125,7 @@ impl Slack {
 
     /// The bot token, read on first use, or again when `refresh` is set (after a refusal). Returns whether it changed.
     async fn token(&self, refresh: bool) -> Result<(String, bool), ChatError> {
-        let mut current = self.token.lock().await;
-        if let (Some(t), false) = (current.as_ref(), refresh) {
-            return Ok((t.clone(), false));
-        }
-        let secret = self
-            .secrets
-            .fetch()
-            .await
-            .map_err(|e| ChatError::Unavailable(format!("{e:#}")))?;
-        let ChatSecret::BotToken { bot_token } = secret else {
-            return Err(ChatError::Misconfigured(
-                "the chat secret holds no bot_token (it is the secret of another kind of chat)".into(),
-            ));
-        };
-        let changed = current.as_deref() != Some(bot_token.as_str());
-        *current = Some(bot_token.clone());
-        Ok((bot_token, changed))
+        self.token.get(refresh).await
     }
 
     fn url(&self, method: &str) -> String {

@@ -7,6 +7,7 @@ use chat_fakes::slack::Slack as Fake;
 
 use super::*;
 use crate::chat::http_client;
+use crate::chat::secret::ChatSecret;
 use crate::domain::{Question, QuestionText, RoomName};
 
 const TOKEN: &str = "xoxb-1111-2222-SECRETslacktoken";
