@@ -118,7 +118,7 @@ impl ChatPoster for Board {
         Guarantee::ExactlyOnce
     }
 
-    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+    async fn is_posted(&self, id: QuestionId, _channel: &str) -> Result<bool, ChatError> {
         Ok(self.lock().ids.contains(&id))
     }
 
@@ -234,9 +234,9 @@ impl ChatPoster for OutageSwitch {
         self.inner.post(id, channel, message).await
     }
 
-    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+    async fn is_posted(&self, id: QuestionId, channel: &str) -> Result<bool, ChatError> {
         self.check()?;
-        self.inner.is_posted(id).await
+        self.inner.is_posted(id, channel).await
     }
 }
 
@@ -285,15 +285,21 @@ mod tests {
         let switch = OutageSwitch::new(board.clone());
         let asked = question(IDS[0], "general", "q", "2026-11-22T09:30:00Z");
         assert_eq!(switch.guarantee(), Guarantee::ExactlyOnce, "the board's own guarantee");
-        assert!(!switch.is_posted(asked.id).await.expect("up"), "not posted yet");
+        assert!(
+            !switch.is_posted(asked.id, "general").await.expect("up"),
+            "not posted yet"
+        );
         deliver(&board, &asked, "general").await;
         assert!(
-            switch.is_posted(asked.id).await.expect("up"),
+            switch.is_posted(asked.id, "general").await.expect("up"),
             "a redelivered question is found, not posted again"
         );
         switch.set_down(true);
         assert!(
-            matches!(switch.is_posted(asked.id).await, Err(ChatError::Unavailable(_))),
+            matches!(
+                switch.is_posted(asked.id, "general").await,
+                Err(ChatError::Unavailable(_))
+            ),
             "while down, the look-up fails like the post"
         );
     }

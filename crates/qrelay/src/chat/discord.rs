@@ -17,9 +17,7 @@
 //! request still in flight, or more than 100 messages were posted in the channel in between, while the nonce window
 //! has passed: [`Guarantee::CheckedRetry`].
 //!
-//! [`ChatPoster::is_posted`] is not told the channel: when this execution environment has not tried the question
-//! yet, it answers `false` and marks the question, and [`ChatPoster::post`] then reads the channel's history before
-//! posting it.
+//! [`ChatPoster::is_posted`] reads that history in the question's channel.
 //!
 //! Statuses (Discord's "JSON Error Codes"): 401 → [`ChatError::Unauthorized`] (the token is read again once);
 //! 403 Missing Access (50001) / Missing Permissions (50013) and 404 Unknown Channel (10003) →
@@ -28,8 +26,7 @@
 //! (<https://discord.com/developers/docs/topics/rate-limits>: `X-RateLimit-Reset` is epoch seconds there);
 //! 5xx → [`ChatError::Unavailable`].
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -53,18 +50,11 @@ pub const SUPPRESS_EMBEDS: u64 = 1 << 2;
 /// How many of a channel's newest messages are searched for a question: "Get Channel Messages" returns at most 100.
 const HISTORY_LIMIT: usize = 100;
 
-/// How many questions an execution environment remembers the channel of (a few per second at most arrive).
-const REMEMBERED_QUESTIONS: usize = 10_000;
-
 /// Posts through Discord's bot API with a bot token.
 pub struct Discord {
     http: reqwest::Client,
     base_url: String,
     token: BotToken,
-    /// The channel each question was last sent to, in this execution environment.
-    channels: Mutex<HashMap<QuestionId, String>>,
-    /// Questions SQS delivered again whose channel was unknown to `is_posted`: `post` searches before posting.
-    check_first: Mutex<HashSet<QuestionId>>,
 }
 
 impl std::fmt::Debug for Discord {
@@ -148,8 +138,6 @@ impl Discord {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: BotToken::new(secrets),
-            channels: Mutex::new(HashMap::new()),
-            check_first: Mutex::new(HashSet::new()),
         }
     }
 
@@ -192,14 +180,6 @@ impl Discord {
         channel: &str,
         content: &str,
     ) -> Result<Delivery, ChatError> {
-        let first_check = self.check_first.lock().expect("check lock").contains(&id);
-        if first_check {
-            let found = self.find(token, channel, id).await?;
-            self.check_first.lock().expect("check lock").remove(&id);
-            if found {
-                return Ok(Delivery::AlreadyPosted);
-            }
-        }
         let body = json!({
             "content": content,
             "nonce": nonce(id),
@@ -248,22 +228,8 @@ impl ChatPoster for Discord {
     }
 
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
-        // Discord would answer a name with 400 Invalid Form Body, which reads as "this message never fits": say
-        // what is wrong instead, so questions wait for the fix rather than going to the dead-letter queue.
-        if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ChatError::Misconfigured(format!(
-                "{channel:?} is not a Discord channel id: ROOMS names Discord channels by id (room=123456789012345678)"
-            )));
-        }
+        check_channel_id(channel)?;
         let content = content(id, message)?;
-        {
-            let mut channels = self.channels.lock().expect("channel lock");
-            // Bounded for a long-lived execution environment; a forgotten question is searched by `post` instead.
-            if channels.len() >= REMEMBERED_QUESTIONS {
-                channels.clear();
-            }
-            channels.insert(id, channel.to_owned());
-        }
         let (token, _) = self.token(false).await?;
         match self.post_once(&token, id, channel, &content).await {
             // The token may have been reset since this execution environment read it: read it once more.
@@ -275,26 +241,28 @@ impl ChatPoster for Discord {
         }
     }
 
-    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
-        let channel = self.channels.lock().expect("channel lock").get(&id).cloned();
-        let Some(channel) = channel else {
-            // Not tried here yet: the channel's history is read by `post`, which knows the channel.
-            let mut check_first = self.check_first.lock().expect("check lock");
-            if check_first.len() >= REMEMBERED_QUESTIONS {
-                check_first.clear();
-            }
-            check_first.insert(id);
-            return Ok(false);
-        };
+    async fn is_posted(&self, id: QuestionId, channel: &str) -> Result<bool, ChatError> {
+        check_channel_id(channel)?;
         let (token, _) = self.token(false).await?;
-        match self.find(&token, &channel, id).await {
+        match self.find(&token, channel, id).await {
             Err(ChatError::Unauthorized) => match self.token(true).await? {
-                (fresh, true) => self.find(&fresh, &channel, id).await,
+                (fresh, true) => self.find(&fresh, channel, id).await,
                 (_, false) => Err(ChatError::Unauthorized),
             },
             other => other,
         }
     }
+}
+
+/// Discord would answer a channel name with 400 Invalid Form Body, which reads as "this message never fits": say
+/// what is wrong instead, so questions wait for the fix rather than going to the dead-letter queue.
+fn check_channel_id(channel: &str) -> Result<(), ChatError> {
+    if channel.is_empty() || !channel.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ChatError::Misconfigured(format!(
+            "{channel:?} is not a Discord channel id: ROOMS names Discord channels by id (room=123456789012345678)"
+        )));
+    }
+    Ok(())
 }
 
 /// Sends a request, and once more at once if it failed within [`STALE_RETRY_WINDOW`] on a pooled connection the

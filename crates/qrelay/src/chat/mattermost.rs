@@ -29,7 +29,7 @@
 //! team name", <https://docs.mattermost.com/api/reference/get-posts-for-channel>: `page`/`per_page`, posts newest
 //! first as `{"order", "posts"}`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -48,9 +48,6 @@ pub const ID_PROP: &str = "qrelay_id";
 /// How many of a channel's newest posts are searched: "Get posts for a channel" returns at most 200 a page.
 const HISTORY_LIMIT: usize = 200;
 
-/// How many questions an execution environment remembers the channel of.
-const REMEMBERED_QUESTIONS: usize = 10_000;
-
 /// Posts through Mattermost's REST API with a bot account's token.
 pub struct Mattermost {
     http: reqwest::Client,
@@ -58,10 +55,6 @@ pub struct Mattermost {
     token: BotToken,
     /// `team/channel` → channel id.
     channel_ids: Mutex<HashMap<String, String>>,
-    /// The channel (as ROOMS names it) each question was last sent to, in this execution environment.
-    channels: Mutex<HashMap<QuestionId, String>>,
-    /// Questions SQS delivered again whose channel was unknown to `is_posted`: `post` searches before posting.
-    check_first: Mutex<HashSet<QuestionId>>,
 }
 
 impl std::fmt::Debug for Mattermost {
@@ -126,8 +119,6 @@ impl Mattermost {
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: BotToken::new(secrets),
             channel_ids: Mutex::new(HashMap::new()),
-            channels: Mutex::new(HashMap::new()),
-            check_first: Mutex::new(HashSet::new()),
         }
     }
 
@@ -198,14 +189,6 @@ impl Mattermost {
 
     async fn post_once(&self, token: &str, id: QuestionId, channel: &str, text: &str) -> Result<Delivery, ChatError> {
         let channel_id = self.channel_id(token, channel).await?;
-        let first_check = self.check_first.lock().expect("check lock").contains(&id);
-        if first_check {
-            let found = self.find(token, &channel_id, id).await?;
-            self.check_first.lock().expect("check lock").remove(&id);
-            if found {
-                return Ok(Delivery::AlreadyPosted);
-            }
-        }
         let body = json!({
             "channel_id": channel_id,
             "message": text,
@@ -275,15 +258,6 @@ impl Mattermost {
     }
 }
 
-/// Remembers `value` for question `id`, bounded for a long-lived execution environment.
-fn remember(map: &Mutex<HashMap<QuestionId, String>>, id: QuestionId, value: String) {
-    let mut map = map.lock().expect("question lock");
-    if map.len() >= REMEMBERED_QUESTIONS {
-        map.clear();
-    }
-    map.insert(id, value);
-}
-
 #[async_trait]
 impl ChatPoster for Mattermost {
     fn guarantee(&self) -> Guarantee {
@@ -292,7 +266,6 @@ impl ChatPoster for Mattermost {
 
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError> {
         let text = text(message)?;
-        remember(&self.channels, id, channel.to_owned());
         self.with_token(|token| {
             let text = text.as_str();
             async move { self.post_once(&token, id, channel, text).await }
@@ -300,22 +273,10 @@ impl ChatPoster for Mattermost {
         .await
     }
 
-    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
-        let channel = self.channels.lock().expect("question lock").get(&id).cloned();
-        let Some(channel) = channel else {
-            let mut check_first = self.check_first.lock().expect("check lock");
-            if check_first.len() >= REMEMBERED_QUESTIONS {
-                check_first.clear();
-            }
-            check_first.insert(id);
-            return Ok(false);
-        };
-        self.with_token(|token| {
-            let channel = channel.as_str();
-            async move {
-                let channel_id = self.channel_id(&token, channel).await?;
-                self.find(&token, &channel_id, id).await
-            }
+    async fn is_posted(&self, id: QuestionId, channel: &str) -> Result<bool, ChatError> {
+        self.with_token(|token| async move {
+            let channel_id = self.channel_id(&token, channel).await?;
+            self.find(&token, &channel_id, id).await
         })
         .await
     }

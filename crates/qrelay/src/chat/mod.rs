@@ -105,10 +105,10 @@ pub trait ChatPoster: Send + Sync {
     /// [`Delivery::AlreadyPosted`] when the question is already in the chat, and never posts it twice.
     async fn post(&self, id: QuestionId, channel: &str, message: &ChatMessage) -> Result<Delivery, ChatError>;
 
-    /// Whether question `id` is in the chat already: asked before posting a question SQS delivers again, since an
+    /// Whether question `id` is in `channel` already: asked before posting a question SQS delivers again, since an
     /// earlier invocation may have posted it and been stopped before it could say so. A chat that can't be asked
     /// (an incoming webhook) answers `false`, and the post decides.
-    async fn is_posted(&self, _id: QuestionId) -> Result<bool, ChatError> {
+    async fn is_posted(&self, _id: QuestionId, _channel: &str) -> Result<bool, ChatError> {
         Ok(false)
     }
 }

@@ -237,7 +237,8 @@ impl ChatPoster for RocketChat {
         }
     }
 
-    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+    /// A message `_id` is unique across the whole server: the channel is not needed to find it.
+    async fn is_posted(&self, id: QuestionId, _channel: &str) -> Result<bool, ChatError> {
         let msg_id = message_id(id);
         let (creds, _) = self.credentials(false).await?;
         match self.find(&creds, &msg_id).await {

@@ -20,15 +20,13 @@
 //! get `conversations.history` at 1 request a minute and 15 messages; an internal app, as qrelay's is, keeps Tier 3,
 //! 50+ a minute: <https://docs.slack.dev/apis/web-api/rate-limits>.)
 //!
-//! [`ChatPoster::is_posted`] is not told the channel: when this execution environment has not tried the question
-//! yet, it answers `false` and marks the question, and [`ChatPoster::post`] then reads the channel's history first.
+//! [`ChatPoster::is_posted`] reads that history in the question's channel.
 //!
 //! Answers: Slack answers HTTP 200 with `{"ok": false, "error": "…"}` for its errors (classified in [`classify`]),
 //! HTTP 429 with `Retry-After` (seconds) when rate limited ([`ChatError::RateLimited`]), and 5xx when down
 //! ([`ChatError::Unavailable`]).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -52,18 +50,11 @@ const HISTORY_LIMIT: usize = 200;
 /// How far back the history is searched: SQS keeps a message at most 14 days.
 const HISTORY_WINDOW: Duration = Duration::from_secs(14 * 24 * 3600);
 
-/// How many questions an execution environment remembers the channel of.
-const REMEMBERED_QUESTIONS: usize = 10_000;
-
 /// Posts through Slack's Web API with a bot token.
 pub struct Slack {
     http: reqwest::Client,
     base_url: String,
     token: BotToken,
-    /// The channel each question was last sent to, in this execution environment.
-    channels: Mutex<HashMap<QuestionId, String>>,
-    /// Questions SQS delivered again whose channel was unknown to `is_posted`: `post` searches before posting.
-    check_first: Mutex<HashSet<QuestionId>>,
 }
 
 impl std::fmt::Debug for Slack {
@@ -118,8 +109,6 @@ impl Slack {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             token: BotToken::new(secrets),
-            channels: Mutex::new(HashMap::new()),
-            check_first: Mutex::new(HashSet::new()),
         }
     }
 
@@ -162,14 +151,6 @@ impl Slack {
     }
 
     async fn post_once(&self, token: &str, id: QuestionId, channel: &str, text: &str) -> Result<Delivery, ChatError> {
-        let first_check = self.check_first.lock().expect("check lock").contains(&id);
-        if first_check {
-            let found = self.find(token, channel, id).await?;
-            self.check_first.lock().expect("check lock").remove(&id);
-            if found {
-                return Ok(Delivery::AlreadyPosted);
-            }
-        }
         let body = json!({
             "channel": channel,
             "text": text,
@@ -245,13 +226,6 @@ impl ChatPoster for Slack {
             )));
         }
         let text = text(message)?;
-        {
-            let mut channels = self.channels.lock().expect("channel lock");
-            if channels.len() >= REMEMBERED_QUESTIONS {
-                channels.clear();
-            }
-            channels.insert(id, channel.to_owned());
-        }
         self.with_token(|token| {
             let text = text.as_str();
             async move { self.post_once(&token, id, channel, text).await }
@@ -259,21 +233,9 @@ impl ChatPoster for Slack {
         .await
     }
 
-    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
-        let channel = self.channels.lock().expect("channel lock").get(&id).cloned();
-        let Some(channel) = channel else {
-            let mut check_first = self.check_first.lock().expect("check lock");
-            if check_first.len() >= REMEMBERED_QUESTIONS {
-                check_first.clear();
-            }
-            check_first.insert(id);
-            return Ok(false);
-        };
-        self.with_token(|token| {
-            let channel = channel.as_str();
-            async move { self.find(&token, channel, id).await }
-        })
-        .await
+    async fn is_posted(&self, id: QuestionId, channel: &str) -> Result<bool, ChatError> {
+        self.with_token(|token| async move { self.find(&token, channel, id).await })
+            .await
     }
 }
 

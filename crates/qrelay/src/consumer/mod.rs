@@ -292,7 +292,7 @@ impl Consumer {
         // A question SQS delivers again may be in the chat already: an earlier invocation posted it and was stopped
         // before it could answer. Asking first settles that in one read instead of a post the chat refuses.
         let result = if attempt > 1 {
-            match self.chat.is_posted(question.id).await {
+            match self.chat.is_posted(question.id, room.channel()).await {
                 Ok(true) => Ok(Delivery::AlreadyPosted),
                 Ok(false) => match self.out_of_time(batch) {
                     Some(outcome) => return Ok(outcome),

@@ -48,7 +48,7 @@ impl ChatPoster for ScriptedChat {
         }
     }
 
-    async fn is_posted(&self, id: QuestionId) -> Result<bool, ChatError> {
+    async fn is_posted(&self, id: QuestionId, _channel: &str) -> Result<bool, ChatError> {
         self.lookups.lock().expect("lock").push(id);
         Ok(self.in_chat.lock().expect("lock").contains(&id))
     }

@@ -65,7 +65,7 @@ async fn deliver(adapter: &Discord, id: QuestionId, channel: &str, message: &Cha
     let mut attempt = 1;
     loop {
         assert!(attempt <= 5, "question {id} still not delivered after 5 attempts");
-        if attempt > 1 && adapter.is_posted(id).await.expect("is_posted") {
+        if attempt > 1 && adapter.is_posted(id, channel).await.expect("is_posted") {
             return (Delivery::AlreadyPosted, attempt);
         }
         match adapter.post(id, channel, message).await {
@@ -100,7 +100,7 @@ async fn a_hundred_questions_are_stored_once_while_a_tenth_of_answers_are_lost()
 }
 
 #[tokio::test]
-async fn a_fresh_environment_searches_the_channel_before_posting_a_redelivered_question() {
+async fn a_fresh_environment_finds_a_redelivered_question_in_its_channel() {
     let (fake, running, first, _) = setup(Duration::from_secs(2)).await;
     fake.nonce_window(Duration::ZERO);
     let (id, message) = question("posted by an invocation that was stopped before it could say so");
@@ -111,21 +111,19 @@ async fn a_fresh_environment_searches_the_channel_before_posting_a_redelivered_q
         &running.url,
         bot_secret(TOKEN),
     );
-    // It doesn't know the channel yet: `post` will look.
-    assert!(!fresh.is_posted(id).await.expect("is_posted"));
-    assert_eq!(
-        fresh.post(id, GENERAL, &message).await.expect("post"),
-        Delivery::AlreadyPosted
+    // A new execution environment, asked about a question SQS delivers again: it reads the channel.
+    assert!(
+        fresh.is_posted(id, GENERAL).await.expect("is_posted"),
+        "found in the channel"
     );
     assert_eq!(copies(&fake, id), 1);
     assert_eq!(fake.calls("create"), 1, "the redelivery created nothing");
 
-    // The environment that posted it knows the channel, and finds it at once.
-    assert!(first.is_posted(id).await.expect("is_posted"));
+    assert!(first.is_posted(id, GENERAL).await.expect("is_posted"));
     let (other, _) = question("never posted");
-    assert!(!first.is_posted(other).await.expect("unknown here"));
+    assert!(!first.is_posted(other, RANDOM).await.expect("not posted"));
     let _ = first.post(other, RANDOM, &message).await.expect("post");
-    assert!(first.is_posted(other).await.expect("is_posted"));
+    assert!(first.is_posted(other, RANDOM).await.expect("is_posted"));
 }
 
 #[tokio::test]
@@ -222,7 +220,7 @@ async fn each_failure_maps_to_what_the_consumer_should_do() {
     );
     // …and once the chat answers again, the look-up finds it was stored: no second post.
     fake.faults.slow(None);
-    assert!(adapter.is_posted(id).await.expect("is_posted"));
+    assert!(adapter.is_posted(id, GENERAL).await.expect("is_posted"));
     assert_eq!(copies(&fake, id), 1);
 
     // 401: the token is refused even after reading the secret again.
@@ -233,7 +231,7 @@ async fn each_failure_maps_to_what_the_consumer_should_do() {
     );
     let unauthorized = refused.post(id, GENERAL, &message).await;
     assert!(matches!(unauthorized, Err(ChatError::Unauthorized)), "{unauthorized:?}");
-    let unauthorized = refused.is_posted(id).await;
+    let unauthorized = refused.is_posted(id, GENERAL).await;
     assert!(matches!(unauthorized, Err(ChatError::Unauthorized)), "{unauthorized:?}");
 }
 
@@ -271,7 +269,7 @@ async fn the_bot_token_is_in_no_error_and_no_debug_output() {
     for status in [400, 401, 403, 404, 429, 500, 503] {
         fake.faults.fail_with(Some(status));
         errors.push(adapter.post(id, GENERAL, &message).await.expect_err("fails"));
-        errors.push(adapter.is_posted(id).await.expect_err("fails"));
+        errors.push(adapter.is_posted(id, GENERAL).await.expect_err("fails"));
     }
     fake.faults.fail_with(None);
     fake.faults.slow(Some(Duration::from_secs(1)));

@@ -83,7 +83,7 @@ async fn a_retry_after_a_lost_answer_posts_the_card_twice() {
     assert!(matches!(first, Err(ChatError::Unavailable(_))), "{first:?}");
     fake.faults.lose_every(0, Duration::ZERO);
     // Nothing to look up: the consumer's check can't find it…
-    assert!(!teams.is_posted(id).await.expect("is_posted"));
+    assert!(!teams.is_posted(id, "general").await.expect("is_posted"));
     teams.post(id, "ignored", &message).await.expect("retry");
     // …and the question shows twice: at least once, as declared.
     assert_eq!(fake.posted().len(), 2);

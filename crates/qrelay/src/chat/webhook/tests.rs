@@ -145,7 +145,7 @@ async fn a_retry_after_a_lost_answer_posts_the_question_twice() {
     let first = hook.post(id, "ignored", &message).await;
     assert!(matches!(first, Err(ChatError::Unavailable(_))), "{first:?}");
     fake.faults.lose_every(0, Duration::ZERO);
-    assert!(!hook.is_posted(id).await.expect("a webhook can't look"));
+    assert!(!hook.is_posted(id, "general").await.expect("a webhook can't look"));
     hook.post(id, "ignored", &message).await.expect("retry");
     // The chat shows the question twice: at least once, as declared, never claimed as exactly once.
     assert_eq!(fake.messages().len(), 2);
