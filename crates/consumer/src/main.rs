@@ -10,7 +10,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use qrelay::chat::secret::SecretsManagerSource;
 use qrelay::chat::{http_client, poster};
 use qrelay::config::ConsumerConfig;
-use qrelay::consumer::{Consumer, SqsQueueControl};
+use qrelay::consumer::{Consumer, Control, SqsQueueControl};
+use qrelay::control::{CachedRooms, DynamoStore};
 
 // One invocation at a time: a single-threaded runtime starts faster and uses less memory than a thread pool.
 #[tokio::main(flavor = "current_thread")]
@@ -29,9 +30,27 @@ async fn main() -> Result<(), Error> {
         guarantee = chat.guarantee().label(),
         "posting to the chat"
     );
-    let queue = SqsQueueControl::lazy(aws, &config.queue_url, &config.dead_letter_queue_url);
-    let consumer = &Consumer::new(config.rooms, config.time_zone, config.backoff, chat, Arc::new(queue))
-        .with_chat_timeout(config.chat_timeout);
+    let mut consumer = Consumer::new(
+        config.rooms,
+        config.time_zone,
+        config.backoff,
+        chat,
+        Arc::new(SqsQueueControl::lazy(
+            aws.clone(),
+            &config.queue_url,
+            &config.dead_letter_queue_url,
+        )),
+    )
+    .with_chat_timeout(config.chat_timeout);
+    if let Some(control) = config.control {
+        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), control.table));
+        consumer = consumer.with_control(Control {
+            rooms: Arc::new(CachedRooms::new(store, CachedRooms::DEFAULT_TTL)),
+            flood_threshold: control.flood_threshold,
+            held_for: control.held_for,
+        });
+    }
+    let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(event.context.deadline);
         Ok::<_, Error>(consumer.handle(event.payload, deadline).await)

@@ -218,6 +218,11 @@ pub struct IntakeConfig {
     pub limits: Limits,
     /// Set when `MAX_QUESTION_CHARS` was lowered for the chat: worth a warning at start.
     pub question_cap: Option<QuestionCap>,
+    /// `CONTROL_TABLE`: the instructor's table (room states); without it every room is open.
+    pub control_table: Option<String>,
+    /// `COGNITO_REGION` and `COGNITO_CLIENT_ID`: where the console page (`GET /instructor`) signs instructors in;
+    /// without them the intake serves no console page.
+    pub console_page: Option<crate::console::PageAuth>,
 }
 
 impl IntakeConfig {
@@ -231,11 +236,22 @@ impl IntakeConfig {
 
     pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let (limits, question_cap) = limits_for_chat(src)?;
+        let console_page = match (src.get("COGNITO_REGION"), src.get("COGNITO_CLIENT_ID")) {
+            (Some(region), Some(client_id)) => Some(crate::console::PageAuth::Cognito {
+                region: region.trim().to_owned(),
+                client_id: client_id.trim().to_owned(),
+            }),
+            (None, None) => None,
+            (None, Some(_)) => return Err(ConfigError::Missing("COGNITO_REGION")),
+            (Some(_), None) => return Err(ConfigError::Missing("COGNITO_CLIENT_ID")),
+        };
         Ok(Self {
             topic_arn: required(src, "TOPIC_ARN")?,
             rooms: rooms(src)?,
             limits,
             question_cap,
+            control_table: src.get("CONTROL_TABLE").map(|t| t.trim().to_owned()),
+            console_page,
         })
     }
 }
@@ -260,6 +276,58 @@ pub struct ConsumerConfig {
     pub backoff: Backoff,
     /// `CHAT_TIMEOUT_MS`: per-request timeout for chat calls (default 4000).
     pub chat_timeout: std::time::Duration,
+    /// `CONTROL_TABLE`, `FLOOD_THRESHOLD` and `HELD_DAYS`: the instructor's control; without the table every room
+    /// is open and nothing is held.
+    pub control: Option<ControlConfig>,
+}
+
+/// The consumer's side of the instructor's control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// `CONTROL_TABLE`: the DynamoDB table.
+    pub table: String,
+    /// `FLOOD_THRESHOLD` (default 20, 2 to 10000): more distinct questions than this in a room in one minute trip
+    /// the flood breaker.
+    pub flood_threshold: u32,
+    /// `HELD_DAYS` (default 14, 1 to 365): how long a held question waits for a decision.
+    pub held_for: std::time::Duration,
+}
+
+impl ControlConfig {
+    fn from_source(src: &dyn Source) -> Result<Option<Self>, ConfigError> {
+        let Some(table) = src.get("CONTROL_TABLE") else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            table: table.trim().to_owned(),
+            flood_threshold: flood_threshold(src)?,
+            held_for: std::time::Duration::from_secs(bounded_from(src, "HELD_DAYS", 14, 1, 365)? as u64 * 86_400),
+        }))
+    }
+}
+
+/// `FLOOD_THRESHOLD` (default 20, 2 to 10000).
+fn flood_threshold(src: &dyn Source) -> Result<u32, ConfigError> {
+    Ok(bounded_from(src, "FLOOD_THRESHOLD", 20, 2, 10_000)? as u32)
+}
+
+/// A whole number from `min` to `max`, `default` when unset.
+fn bounded_from(
+    src: &dyn Source,
+    name: &'static str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    let value = parsed_or(src, name, default)?;
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            name,
+            reason: format!("{value} is not between {min} and {max}"),
+        })
+    }
 }
 
 impl ConsumerConfig {
@@ -295,6 +363,59 @@ impl ConsumerConfig {
                 cap: std::time::Duration::from_secs(cap as u64),
             },
             chat_timeout: std::time::Duration::from_millis(timeout_ms as u64),
+            control: ControlConfig::from_source(src)?,
+        })
+    }
+}
+
+/// The console function's configuration.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// `ROOMS`: the same list the intake function has.
+    pub rooms: Rooms,
+    /// `CHAT_KIND` (and `CHAT_URL`): shown on the console with what the chat promises.
+    pub chat: ChatKind,
+    /// `CONTROL_TABLE`: the instructor's table.
+    pub control_table: String,
+    /// `TOPIC_ARN`: where an approved question is published again.
+    pub topic_arn: String,
+    /// The queues, as the redrive function has them.
+    pub redrive: RedriveConfig,
+    /// `FLOOD_THRESHOLD`: shown on the console.
+    pub flood_threshold: u32,
+    /// `COGNITO_ISSUER`: the user pool's issuer URL; a token's `iss` must equal it.
+    pub issuer: String,
+    /// `COGNITO_CLIENT_ID`: the console's app client; a token's `aud` must equal it.
+    pub client_id: String,
+}
+
+impl ConsoleConfig {
+    pub const REQUIRED: &'static [&'static str] = &[
+        "ROOMS",
+        "CONTROL_TABLE",
+        "TOPIC_ARN",
+        "QUEUE_URL",
+        "QUEUE_ARN",
+        "DEAD_LETTER_QUEUE_URL",
+        "DEAD_LETTER_QUEUE_ARN",
+        "COGNITO_ISSUER",
+        "COGNITO_CLIENT_ID",
+    ];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            rooms: rooms(src)?,
+            chat: chat_kind(src)?,
+            control_table: required(src, "CONTROL_TABLE")?.trim().to_owned(),
+            topic_arn: required(src, "TOPIC_ARN")?,
+            redrive: RedriveConfig::from_source(src)?,
+            flood_threshold: flood_threshold(src)?,
+            issuer: required(src, "COGNITO_ISSUER")?.trim().to_owned(),
+            client_id: required(src, "COGNITO_CLIENT_ID")?.trim().to_owned(),
         })
     }
 }

@@ -23,7 +23,9 @@
 pub mod aws;
 pub mod chat;
 pub mod config;
+pub mod console;
 pub mod consumer;
+pub mod control;
 pub mod domain;
 pub mod intake;
 pub mod publish;

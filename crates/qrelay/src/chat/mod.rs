@@ -51,6 +51,19 @@ impl ChatKind {
     }
 }
 
+impl ChatKind {
+    /// What the kind's adapter promises, without building it (the console shows it). A test checks it against
+    /// each adapter's own [`ChatPoster::guarantee`].
+    pub fn guarantee(&self) -> Guarantee {
+        match self {
+            Self::RocketChat { .. } => Guarantee::ExactlyOnce,
+            Self::Slack | Self::Mattermost { .. } | Self::Discord => Guarantee::CheckedRetry,
+            Self::Webhook => Guarantee::AtLeastOnce,
+            Self::Teams => Guarantee::AtLeastOnceUnconfirmed,
+        }
+    }
+}
+
 /// The one place a [`ChatPoster`] is built from its kind: the consumer Lambda and the local runner both call it,
 /// so they can't build the adapters differently.
 pub fn poster(kind: &ChatKind, http: reqwest::Client, secrets: Arc<dyn SecretSource>) -> Arc<dyn ChatPoster> {

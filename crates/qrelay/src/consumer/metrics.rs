@@ -14,6 +14,10 @@ pub(crate) struct BatchMetrics {
     pub(crate) dead_lettered: u32,
     /// Questions not posted because the same text was posted in the same room moments before.
     pub(crate) duplicates: u32,
+    /// Questions held for the instructor's review instead of posted (room under review, or the flood breaker).
+    pub(crate) held: u32,
+    /// Held questions the instructor rejected, met again in the queue: dropped.
+    pub(crate) rejected: u32,
     /// Latency of each chat call that got an answer, in milliseconds.
     chat_latency_ms: Vec<f64>,
 }
@@ -39,6 +43,8 @@ impl BatchMetrics {
             count("Retried"),
             count("DeadLettered"),
             count("Duplicates"),
+            count("Held"),
+            count("Rejected"),
         ];
         let mut doc = json!({
             "Posted": self.posted,
@@ -46,6 +52,8 @@ impl BatchMetrics {
             "Retried": self.retried,
             "DeadLettered": self.dead_lettered,
             "Duplicates": self.duplicates,
+            "Held": self.held,
+            "Rejected": self.rejected,
         });
         if !self.chat_latency_ms.is_empty() {
             metrics.push(json!({ "Name": "ChatLatency", "Unit": "Milliseconds" }));

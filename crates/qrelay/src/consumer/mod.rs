@@ -5,6 +5,8 @@
 //! is in the chat, when the same text was posted in its room moments before, or when a copy of it is safely in
 //! the dead-letter queue.
 //! **Invariant:** the consumer never posts a question without its idempotency key (the question id).
+//! **Invariant:** with a control store, a question of a room under review (or caught by the flood breaker) is
+//! stored as held before its record is deleted, and posted only once the instructor approved it.
 
 mod backoff;
 mod duplicates;
@@ -23,6 +25,9 @@ use metrics::BatchMetrics;
 pub use queue::{QueueControl, SqsQueueControl};
 
 use crate::chat::{ChatError, ChatMessage, ChatPoster, Delivery};
+use crate::control::{
+    CachedRooms, HeldStatus, HoldReason, RoomState, StateReason, StoreError, flood_minute, flood_notice_id,
+};
 use crate::domain::{InvalidMessage, Question, QuestionId, Rooms};
 use duplicates::{DUPLICATE_WINDOW, RecentTexts};
 
@@ -39,6 +44,30 @@ enum Outcome {
     DeadLettered { reason: String },
     /// The same text in the same room was posted moments ago (as question `of`): not posted again.
     Duplicate { of: QuestionId },
+    /// Stored for the instructor's review (its room is under review, or the flood breaker caught it).
+    Held,
+    /// Held before, and the instructor rejected it: never posted.
+    Rejected,
+}
+
+/// The instructor's control over the rooms, when the consumer has a control store.
+#[derive(Clone)]
+pub struct Control {
+    /// Room states, cached a few seconds, and the store behind them.
+    pub rooms: Arc<CachedRooms>,
+    /// More distinct questions than this in a room in one minute trip the flood breaker (`FLOOD_THRESHOLD`).
+    pub flood_threshold: u32,
+    /// How long a held question waits for a decision before it is forgotten (`HELD_DAYS`).
+    pub held_for: Duration,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("flood_threshold", &self.flood_threshold)
+            .field("held_for", &self.held_for)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The consumer's handler with what it needs, built once per execution environment.
@@ -57,6 +86,8 @@ pub struct Consumer {
     /// The time a record may need at worst (a post and the look-up that settles it, each up to the chat's
     /// timeout): no record is started with less than this left before the invocation's deadline.
     reserve: Duration,
+    /// Room states, held questions and the flood breaker; without it every room is open and nothing is held.
+    control: Option<Control>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -105,6 +136,16 @@ impl Consumer {
             emit_metrics: true,
             reserve: 2 * crate::chat::REQUEST_TIMEOUT + crate::chat::STALE_RETRY_WINDOW,
             recent: RecentTexts::new(DUPLICATE_WINDOW),
+            control: None,
+        }
+    }
+
+    /// Gives the consumer the instructor's control: rooms under review hold their questions, and the flood breaker
+    /// holds a room's questions past the threshold.
+    pub fn with_control(self, control: Control) -> Self {
+        Self {
+            control: Some(control),
+            ..self
         }
     }
 
@@ -193,6 +234,8 @@ impl Consumer {
                 Outcome::AlreadyPosted => metrics.already_posted += 1,
                 Outcome::DeadLettered { .. } => metrics.dead_lettered += 1,
                 Outcome::Duplicate { .. } => metrics.duplicates += 1,
+                Outcome::Held => metrics.held += 1,
+                Outcome::Rejected => metrics.rejected += 1,
                 Outcome::RetryLater { .. } => {
                     metrics.retried += 1;
                     response.add_failure(event.records[index].message_id.clone().unwrap_or_default());
@@ -258,6 +301,11 @@ impl Consumer {
             Outcome::DeadLettered { reason } => {
                 warn!(outcome = outcome.name(), attempt, reason = %reason, "dead-lettered")
             }
+            Outcome::Held => info!(outcome = outcome.name(), attempt, "held for the instructor's review"),
+            Outcome::Rejected => info!(
+                outcome = outcome.name(),
+                attempt, "rejected by the instructor: not posted"
+            ),
         }
         outcome
     }
@@ -279,6 +327,13 @@ impl Consumer {
             ))
         })?;
         let message = ChatMessage::render(question, &self.time_zone).map_err(|e| Undeliverable(e.to_string()))?;
+        if let Some(control) = &self.control {
+            match self.review(control, question, room.channel(), attempt, batch).await {
+                Ok(None) => {}
+                Ok(Some(outcome)) => return Ok(outcome),
+                Err(e) => return Ok(self.retry(attempt, None, e.to_string())),
+            }
+        }
         if let Some(blocked) = batch.blocked.lock().expect("batch lock").as_ref() {
             return Ok(self.retry(attempt, blocked.until, blocked.reason.clone()));
         }
@@ -315,20 +370,102 @@ impl Consumer {
                 })
             }
             Err(ChatError::Rejected(reason)) => Err(Undeliverable(format!("the chat rejected it: {reason}"))),
-            Err(e) => {
-                let until = e.retry_at();
-                if let Some(until) = until {
-                    *self.rate_limited_until.lock().expect("rate limit lock") = Some(until);
+            Err(e) => Ok(self.chat_failed(&e, attempt, batch)),
+        }
+    }
+
+    /// The retry for a record whose chat request failed (not refused for good): a failure that concerns the whole
+    /// chat stops the rest of the batch, and a rate limit is remembered across invocations.
+    fn chat_failed(&self, e: &ChatError, attempt: u32, batch: &Batch) -> Outcome {
+        let until = e.retry_at();
+        if let Some(until) = until {
+            *self.rate_limited_until.lock().expect("rate limit lock") = Some(until);
+        }
+        if e.affects_whole_chat() {
+            *batch.blocked.lock().expect("batch lock") = Some(ChatBlocked {
+                reason: e.to_string(),
+                until,
+            });
+        }
+        self.retry(attempt, until, e.to_string())
+    }
+
+    /// What the instructor's control says about `question`: `None` to post it now (its room is open and not
+    /// flooded, or the instructor approved it), or the outcome instead: held, or rejected.
+    ///
+    /// The flood breaker counts the room's distinct texts per minute of submission; past the threshold it holds
+    /// the question, switches the room to review (one consumer wins that switch) and posts one notice to the
+    /// channel, with an id derived from the room and minute so that every consumer posting it posts the same one.
+    async fn review(
+        &self,
+        control: &Control,
+        question: &Question,
+        channel: &str,
+        attempt: u32,
+        batch: &Batch,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let store = control.rooms.store();
+        let mut status = control.rooms.status(&question.room).await?;
+        let reason = match status.state {
+            RoomState::Review if status.reason == Some(StateReason::Flood) => HoldReason::Flood,
+            RoomState::Review => HoldReason::Review,
+            // A paused room's form takes nothing new; what it took before the pause is delivered.
+            RoomState::Open | RoomState::Paused => {
+                let count = store.count_arrival(question).await?;
+                if count <= control.flood_threshold {
+                    return Ok(None);
                 }
-                if e.affects_whole_chat() {
-                    *batch.blocked.lock().expect("batch lock") = Some(ChatBlocked {
-                        reason: e.to_string(),
-                        until,
-                    });
+                HoldReason::Flood
+            }
+        };
+        let now = jiff::Timestamp::now();
+        let expires_at = now
+            .checked_add(control.held_for)
+            .map_err(|e| StoreError(format!("the held questions' expiry: {e}")))?;
+        match store.hold(question, reason, now, expires_at).await? {
+            HeldStatus::Approved => return Ok(None),
+            HeldStatus::Rejected => return Ok(Some(Outcome::Rejected)),
+            HeldStatus::Held => {}
+        }
+        if status.state != RoomState::Review {
+            let notice = flood_notice_id(&question.room, flood_minute(question));
+            if store.trip_flood(&question.room, notice, now).await? {
+                warn!(
+                    threshold = control.flood_threshold,
+                    "flood breaker: more questions in a minute than the threshold; the room is now under review"
+                );
+            }
+            status = store.room_status(&question.room).await?;
+            control.rooms.remember(&question.room, status.clone());
+        }
+        if let Some(notice) = status.pending_notice {
+            // The notice is owed until it is in the chat: this record comes back until then.
+            if let Some(blocked) = batch.blocked.lock().expect("batch lock").as_ref() {
+                return Ok(Some(self.retry(attempt, blocked.until, blocked.reason.clone())));
+            }
+            let message = ChatMessage::flood_notice();
+            let posted = match self.chat.is_posted(notice, channel).await {
+                Ok(true) => Ok(Delivery::AlreadyPosted),
+                Ok(false) => self.chat.post(notice, channel, &message).await,
+                Err(e) => Err(e),
+            };
+            match posted {
+                Ok(_) => {
+                    info!(notice_id = %notice, "flood notice posted");
+                    store.notice_posted(&question.room, notice).await?;
+                    status.pending_notice = None;
+                    control.rooms.remember(&question.room, status);
                 }
-                Ok(self.retry(attempt, until, e.to_string()))
+                Err(ChatError::Rejected(reason)) => {
+                    // Refused for good (the bot can't post there?): the questions are held all the same, and
+                    // the console shows the room under review; a notice is not worth losing them over.
+                    warn!(notice_id = %notice, reason = %reason, "the chat refused the flood notice; not posted");
+                    store.notice_posted(&question.room, notice).await?;
+                }
+                Err(e) => return Ok(Some(self.chat_failed(&e, attempt, batch))),
             }
         }
+        Ok(Some(Outcome::Held))
     }
 
     /// A short retry when less than the reserve is left before the invocation's deadline: the record is not
@@ -366,6 +503,8 @@ impl Outcome {
             Self::RetryLater { .. } => "retry_later",
             Self::DeadLettered { .. } => "dead_lettered",
             Self::Duplicate { .. } => "duplicate",
+            Self::Held => "held",
+            Self::Rejected => "rejected",
         }
     }
 }

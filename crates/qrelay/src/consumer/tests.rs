@@ -445,3 +445,229 @@ async fn a_flood_of_one_text_in_a_room_is_posted_once() {
     let channels: Vec<&str> = calls.iter().map(|(_, c, _)| c.as_str()).collect();
     assert_eq!(channels, ["general", "rust-course"], "one post per room");
 }
+
+mod control {
+    //! The instructor's control seen from the consumer: rooms under review hold their questions, decisions are
+    //! honoured when a question comes back, and the flood breaker holds a room's questions past the threshold.
+
+    use super::*;
+    use crate::control::{ControlStore, Decided, Decision, MemoryStore, RoomState, StateReason, flood_notice_id};
+
+    const THRESHOLD: u32 = 20;
+
+    fn controlled(chat: Arc<ScriptedChat>, store: Arc<MemoryStore>) -> Consumer {
+        consumer(chat, Arc::new(FakeQueue::default())).with_control(Control {
+            // No caching: every record reads the store, as a consumer does once its cache expired.
+            rooms: Arc::new(CachedRooms::new(store, Duration::ZERO)),
+            flood_threshold: THRESHOLD,
+            held_for: Duration::from_secs(14 * 86_400),
+        })
+    }
+
+    fn general() -> RoomName {
+        RoomName::parse("general").expect("room")
+    }
+
+    fn question_at(text: &str, submitted_at: &str) -> (QuestionId, String) {
+        let question = Question {
+            id: QuestionId::new_random(),
+            room: general(),
+            text: QuestionText::parse(text, 1000).expect("text"),
+            nickname: None,
+            submitted_at: submitted_at.parse().expect("time"),
+        };
+        (question.id, QuestionMessage::from(&question).to_json())
+    }
+
+    fn posted_ids(chat: &ScriptedChat) -> Vec<QuestionId> {
+        chat.calls.lock().expect("lock").iter().map(|(id, _, _)| *id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_room_under_review_holds_its_questions_until_a_decision_and_then_honours_it() {
+        let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+        let store = Arc::new(MemoryStore::new());
+        let now = jiff::Timestamp::now();
+        store
+            .set_room_state(&general(), RoomState::Review, now)
+            .await
+            .expect("set");
+        let consumer = controlled(chat.clone(), store.clone());
+        let (approved, approved_body) = question_at("approve me", "2026-11-22T09:30:00Z");
+        let (rejected, rejected_body) = question_at("reject me", "2026-11-22T09:30:10Z");
+
+        let response = consumer
+            .handle(
+                batch(vec![
+                    record(1, approved_body.clone(), 1),
+                    record(2, rejected_body.clone(), 1),
+                ]),
+                in_thirty_seconds(),
+            )
+            .await;
+        assert!(
+            failed_ids(&response).is_empty(),
+            "held records are done with: {response:?}"
+        );
+        assert_eq!(chat.calls(), 0, "nothing is posted while under review");
+        let held = store.held(&general(), now).await.expect("held");
+        assert_eq!(held.len(), 2, "both are held: {held:?}");
+
+        // The same records again (SQS may deliver twice): still held, still not posted.
+        consumer
+            .handle(batch(vec![record(3, approved_body.clone(), 2)]), in_thirty_seconds())
+            .await;
+        assert_eq!(chat.calls(), 0);
+
+        let Decided::Now(_) = store
+            .decide(&general(), approved, Decision::Approve, now)
+            .await
+            .expect("approve")
+        else {
+            panic!("the first approval decides");
+        };
+        store
+            .decide(&general(), rejected, Decision::Reject, now)
+            .await
+            .expect("reject");
+        // The console publishes the approved question again; the rejected one could only come back as a
+        // redelivery of its old record.
+        let response = consumer
+            .handle(
+                batch(vec![record(4, approved_body, 1), record(5, rejected_body, 3)]),
+                in_thirty_seconds(),
+            )
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        assert_eq!(
+            posted_ids(&chat),
+            [approved],
+            "the approved question, with its own id, and nothing else"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_flood_breaker_holds_the_rest_of_a_flooded_minute_and_posts_one_notice() {
+        let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+        let store = Arc::new(MemoryStore::new());
+        let consumer = controlled(chat.clone(), store.clone());
+        let questions: Vec<(QuestionId, String)> = (0..30)
+            .map(|i| question_at(&format!("question number {i}"), &format!("2026-11-22T09:30:{:02}Z", i)))
+            .collect();
+        for (n, chunk) in questions.chunks(10).enumerate() {
+            let records = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (_, body))| record(n * 10 + i, body.clone(), 1))
+                .collect();
+            let response = consumer.handle(batch(records), in_thirty_seconds()).await;
+            assert!(failed_ids(&response).is_empty(), "{response:?}");
+        }
+
+        let notice = flood_notice_id(
+            &general(),
+            "2026-11-22T09:30:00Z"
+                .parse::<jiff::Timestamp>()
+                .expect("t")
+                .as_second()
+                / 60,
+        );
+        let posted = posted_ids(&chat);
+        let first_twenty: Vec<QuestionId> = questions[..20].iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            &posted[..20],
+            &first_twenty[..],
+            "the first {THRESHOLD} are posted in order"
+        );
+        assert_eq!(&posted[20..], &[notice], "then one notice, and nothing else");
+        let held = store.held(&general(), jiff::Timestamp::now()).await.expect("held");
+        assert_eq!(held.len(), 10, "the other 10 are held");
+        let status = store.room_status(&general()).await.expect("status");
+        assert_eq!(
+            (status.state, status.reason),
+            (RoomState::Review, Some(StateReason::Flood))
+        );
+        assert_eq!(status.pending_notice, None, "the notice is no longer owed");
+    }
+
+    #[tokio::test]
+    async fn identical_texts_count_once_for_the_flood_breaker() {
+        let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+        let store = Arc::new(MemoryStore::new());
+        let consumer = controlled(chat.clone(), store.clone());
+        let records = (0..30)
+            .map(|i| {
+                // Case and spacing differences are the same text.
+                let text = if i % 2 == 0 { "Same   question" } else { "same question" };
+                record(i, question_at(text, "2026-11-22T09:30:00Z").1, 1)
+            })
+            .collect();
+        consumer.handle(batch(records), in_thirty_seconds()).await;
+        let status = store.room_status(&general()).await.expect("status");
+        assert_eq!(status.state, RoomState::Open, "one text, counted once: no flood");
+        assert_eq!(chat.calls(), 1, "and posted once (the duplicate filter)");
+    }
+
+    #[tokio::test]
+    async fn a_flood_notice_the_chat_could_not_take_is_posted_when_the_chat_is_back() {
+        let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+        let store = Arc::new(MemoryStore::new());
+        let consumer = controlled(chat.clone(), store.clone());
+        let records: Vec<SqsMessage> = (0..THRESHOLD as usize)
+            .map(|i| record(i, question_at(&format!("q{i}"), "2026-11-22T09:30:00Z").1, 1))
+            .collect();
+        consumer.handle(batch(records), in_thirty_seconds()).await;
+        assert_eq!(chat.calls(), THRESHOLD as usize);
+
+        // The chat goes down just as the breaker trips.
+        *chat.answers.lock().expect("lock") = vec![Err(ChatError::Unavailable("down".into()))];
+        let (_, tripping) = question_at("one too many", "2026-11-22T09:30:30Z");
+        let response = consumer
+            .handle(batch(vec![record(100, tripping.clone(), 1)]), in_thirty_seconds())
+            .await;
+        assert_eq!(
+            failed_ids(&response),
+            ["m100"],
+            "the record comes back until the notice is out"
+        );
+        assert!(
+            store
+                .room_status(&general())
+                .await
+                .expect("status")
+                .pending_notice
+                .is_some()
+        );
+
+        *chat.answers.lock().expect("lock") = vec![Ok(Delivery::Posted)];
+        let response = consumer
+            .handle(batch(vec![record(100, tripping, 2)]), in_thirty_seconds())
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        let notice = flood_notice_id(
+            &general(),
+            "2026-11-22T09:30:00Z"
+                .parse::<jiff::Timestamp>()
+                .expect("t")
+                .as_second()
+                / 60,
+        );
+        let notices = posted_ids(&chat).iter().filter(|id| **id == notice).count();
+        assert_eq!(
+            notices, 2,
+            "one failed attempt and one post, under the same id (the chat keeps one)"
+        );
+        assert_eq!(
+            store.room_status(&general()).await.expect("status").pending_notice,
+            None
+        );
+        assert_eq!(
+            store
+                .held(&general(), jiff::Timestamp::now())
+                .await
+                .expect("held")
+                .len(),
+            1
+        );
+    }
+}

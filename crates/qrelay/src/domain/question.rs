@@ -19,6 +19,13 @@ impl QuestionId {
         Self(Uuid::new_v4())
     }
 
+    /// An id made from a v4-shaped UUID built elsewhere in qrelay (a flood notice's, derived from its room and
+    /// minute so every consumer picks the same one).
+    pub(crate) fn from_uuid(uuid: Uuid) -> Self {
+        debug_assert_eq!(uuid.get_version_num(), 4);
+        Self(uuid)
+    }
+
     /// Parses an id chosen earlier (by the form, so that a student's retry keeps the question's identity).
     /// Only UUID v4 is accepted: anything else was not made by qrelay.
     pub(crate) fn parse(raw: &str) -> Option<Self> {

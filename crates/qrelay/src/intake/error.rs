@@ -32,6 +32,9 @@ pub(crate) enum IntakeError {
     MethodNotAllowed { allow: &'static str },
     #[error("no such page")]
     NotFound,
+    /// The instructor paused the room: nothing is published until they open it again.
+    #[error("questions to this room are paused by the instructor; keep your text and send it again later")]
+    RoomPaused,
     /// Our fault: the question could not be published. Never acknowledged as queued.
     #[error("the question could not be queued right now; please try again")]
     Unavailable(#[source] anyhow::Error),
@@ -54,6 +57,7 @@ impl IntakeError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::RoomPaused => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -71,6 +75,7 @@ impl IntakeError {
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             Self::NotFound => ErrorCode::NotFound,
+            Self::RoomPaused => ErrorCode::RoomPaused,
             Self::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
@@ -116,6 +121,7 @@ error_codes! {
     UnsupportedMediaType = "unsupported_media_type",
     MethodNotAllowed = "method_not_allowed",
     NotFound = "not_found",
+    RoomPaused = "room_paused",
     Unavailable = "unavailable",
 }
 

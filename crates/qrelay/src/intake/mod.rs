@@ -10,8 +10,8 @@ mod error;
 mod lang;
 mod page;
 mod qr;
-mod request;
-mod response;
+pub(crate) mod request;
+pub(crate) mod response;
 mod strings;
 mod submission;
 
@@ -21,7 +21,8 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use tracing::{Instrument, error, info, info_span};
 
-use crate::domain::{Limits, QuestionId, QuestionMessage, Room, Rooms};
+use crate::control::{CachedRooms, RoomState};
+use crate::domain::{Limits, QuestionId, QuestionMessage, Room, RoomName, Rooms};
 use crate::publish::QuestionPublisher;
 use error::IntakeError;
 use lang::Lang;
@@ -36,6 +37,10 @@ pub struct Intake {
     rooms: Arc<Rooms>,
     limits: Limits,
     publisher: Arc<dyn QuestionPublisher>,
+    /// Room states (paused rooms refuse questions), when the intake has a control store.
+    control: Option<Arc<CachedRooms>>,
+    /// How the instructor's console page (`GET /instructor`) signs in, when this deployment has a console.
+    console_page: Option<crate::console::PageAuth>,
 }
 
 impl std::fmt::Debug for Intake {
@@ -54,6 +59,40 @@ impl Intake {
             rooms: Arc::new(rooms),
             limits,
             publisher,
+            control: None,
+            console_page: None,
+        }
+    }
+
+    /// Serves the instructor's console page at `GET /instructor`, signing in as `auth` says. The page holds no
+    /// secret and no data: everything it shows comes from the console API, which requires a signed-in instructor.
+    pub fn with_console_page(self, auth: crate::console::PageAuth) -> Self {
+        Self {
+            console_page: Some(auth),
+            ..self
+        }
+    }
+
+    /// Reads room states from `rooms` (cached): a paused room's form refuses questions.
+    pub fn with_control(self, rooms: Arc<CachedRooms>) -> Self {
+        Self {
+            control: Some(rooms),
+            ..self
+        }
+    }
+
+    /// Whether the instructor paused `room`. A store that can't be read counts as open, logged: the question is
+    /// then published, and the consumer, which reads the store again, still holds it if the room is under review.
+    async fn paused(&self, room: &RoomName) -> bool {
+        let Some(control) = &self.control else {
+            return false;
+        };
+        match control.status(room).await {
+            Ok(status) => status.state == RoomState::Paused,
+            Err(e) => {
+                error!(error = %e, "could not read the room's state; taking the question");
+                false
+            }
         }
     }
 
@@ -63,6 +102,7 @@ impl Intake {
         let route = match path.as_str() {
             "/" | "" => Route::Form(None),
             "/questions" => Route::Questions,
+            "/instructor" => return self.console(&req),
             p => match p
                 .strip_prefix("/r/")
                 .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
@@ -106,6 +146,18 @@ impl Intake {
             StatusCode::OK,
             self.render(lang, room, &links, QuestionId::new_random(), &state),
         )
+    }
+
+    /// The instructor's console page, if this deployment has a console.
+    fn console(&self, req: &Request) -> Response<Body> {
+        let Some(auth) = &self.console_page else {
+            return self.error_response(req, &IntakeError::NotFound);
+        };
+        if req.method() != Method::GET {
+            return self.error_response(req, &IntakeError::MethodNotAllowed { allow: "GET" });
+        }
+        let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
+        html(StatusCode::OK, crate::console::console_page(lang.code(), auth))
     }
 
     /// An SVG QR code of the room's form link, for the instructor to project.
@@ -164,6 +216,15 @@ impl Intake {
                 };
             }
         };
+        if self.paused(&question.room).await {
+            let e = IntakeError::RoomPaused;
+            info!(outcome = "rejected", code = e.code().as_str(), "question refused");
+            return if as_html {
+                self.form_error(lang, &kept, kept.submission_id, &e)
+            } else {
+                json_error(&e)
+            };
+        }
         let span = info_span!("question", id = %question.id, room = %question.room);
         let published = self
             .publisher

@@ -45,6 +45,8 @@ pub(crate) struct ErrorMessages {
     method_not_allowed: &'static str,
     /// Also the text of the 404 page.
     not_found: &'static str,
+    /// The instructor paused the room.
+    room_paused: &'static str,
 }
 
 impl Strings {
@@ -89,6 +91,7 @@ impl ErrorMessages {
             ErrorCode::UnsupportedMediaType => self.unsupported_media_type,
             ErrorCode::MethodNotAllowed => self.method_not_allowed,
             ErrorCode::NotFound => self.not_found,
+            ErrorCode::RoomPaused => self.room_paused,
         }
     }
 }
@@ -116,6 +119,7 @@ static JA: Strings = Strings {
         unsupported_media_type: "送信内容を読み取れませんでした。ページを再読み込みしてください。",
         method_not_allowed: "このページからは質問を送信できません。講師から共有されたリンクを開き直してください。",
         not_found: "ページが見つかりません。講師から共有されたリンクを確認してください。",
+        room_paused: "講師が質問の受付を一時停止しています。入力した文章はそのまま残っています。再開後にもう一度送信してください。",
     },
 };
 
@@ -142,6 +146,7 @@ static EN: Strings = Strings {
         unsupported_media_type: "What you sent could not be read. Please reload the page.",
         method_not_allowed: "This page can't send questions. Please open the link your instructor shared again.",
         not_found: "Page not found. Please check the link your instructor shared.",
+        room_paused: "The instructor has paused questions for now. Your text is kept here: send it again once questions reopen.",
     },
 };
 

@@ -529,3 +529,60 @@ async fn the_error_pages_of_a_plain_form_post_keep_a_valid_posted_id_and_renew_a
         );
     }
 }
+
+#[tokio::test]
+async fn a_paused_room_refuses_questions_with_409_and_publishes_nothing() {
+    use crate::control::{CachedRooms, ControlStore, MemoryStore};
+    let store = Arc::new(MemoryStore::new());
+    let publisher = Arc::new(FakePublisher::default());
+    let intake = intake_with(publisher.clone())
+        .with_control(Arc::new(CachedRooms::new(store.clone(), std::time::Duration::ZERO)));
+    let room = RoomName::parse("rust-101").expect("room");
+    store
+        .set_room_state(&room, RoomState::Paused, jiff::Timestamp::now())
+        .await
+        .expect("pause");
+
+    let response = intake.handle(event!("intake-post-json.json")).await;
+    assert_eq!(response.status(), 409);
+    let body = body_json(&response);
+    assert_eq!(body["error"]["code"], "room_paused", "{body}");
+    assert!(
+        publisher.attempted.lock().expect("lock").is_empty(),
+        "nothing published"
+    );
+
+    // Without JavaScript: the form again, with the text kept and the reason.
+    let response = intake
+        .handle(form_post(&[("text", "まだ質問できますか"), ("room", "rust-101")]))
+        .await;
+    assert_eq!(response.status(), 409);
+    let page = body_text(&response);
+    assert!(page.contains("まだ質問できますか"), "the text is kept");
+    assert!(page.contains("一時停止"), "the page says questions are paused");
+
+    store
+        .set_room_state(&room, RoomState::Open, jiff::Timestamp::now())
+        .await
+        .expect("open");
+    let response = intake.handle(event!("intake-post-json.json")).await;
+    assert_eq!(response.status(), 202, "open again: taken");
+}
+
+#[tokio::test]
+async fn the_console_page_is_served_only_where_a_console_is_configured() {
+    let publisher = Arc::new(FakePublisher::default());
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/intake-get-form.json")).expect("json");
+    event["rawPath"] = "/instructor".into();
+    event["requestContext"]["http"]["path"] = "/instructor".into();
+    let get = || lambda_http::request::from_str(&event.to_string()).expect("event");
+    assert_eq!(intake_with(publisher.clone()).handle(get()).await.status(), 404);
+    let intake = intake_with(publisher).with_console_page(crate::console::PageAuth::Cognito {
+        region: "ap-northeast-1".into(),
+        client_id: "4example0clientid0000000000".into(),
+    });
+    let response = intake.handle(get()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), Some("text/html; charset=utf-8"));
+}

@@ -51,6 +51,8 @@ pub struct ChatMessage {
     /// The Rocket.Chat text.
     text: String,
     parts: Parts,
+    /// qrelay's own words (a notice), the same in every dialect: no student text, no markup, no mention.
+    own_words: bool,
 }
 
 /// What a message says, before any chat's syntax: what each [`Dialect`] formats.
@@ -93,11 +95,34 @@ impl ChatMessage {
             text: question.text.as_ref().to_owned(),
         };
         let text = rocketchat(&parts)?;
-        Ok(Self { text, parts })
+        Ok(Self {
+            text,
+            parts,
+            own_words: false,
+        })
+    }
+
+    /// qrelay's notice that a flood of questions is being held (ja and en): fixed words, no student's text, so it
+    /// reads the same in every chat.
+    pub fn flood_notice() -> Self {
+        let text = "Many questions arrived at once: the rest are held for the instructor to review.\n\
+                    一度に多くの質問が届いたため、残りの質問は講師の確認待ちになりました。";
+        Self {
+            text: text.to_owned(),
+            parts: Parts {
+                nickname: None,
+                when: String::new(),
+                text: text.to_owned(),
+            },
+            own_words: true,
+        }
     }
 
     /// The message in `dialect`'s syntax, neutralised for that chat, or why it can't be posted there.
     pub fn text_for(&self, dialect: Dialect) -> Result<String, MessageTooLong> {
+        if self.own_words {
+            return Ok(self.text.clone());
+        }
         match dialect {
             Dialect::RocketChat => Ok(self.text.clone()),
             other => other.budget().checked((other.budget().render)(&self.parts)),
