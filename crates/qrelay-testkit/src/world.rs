@@ -100,6 +100,61 @@ impl World {
     }
 }
 
+/// Creates the instructor's table `name` as template.yaml does (keys `pk` and `sk`, on demand, TTL on
+/// `expires_at`), or finds it; returns its name.
+pub async fn create_control_table(sdk: &SdkConfig, name: &str) -> anyhow::Result<String> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    let db = aws_sdk_dynamodb::Client::new(sdk);
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("a key schema element")
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("an attribute definition")
+    };
+    let created = db
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .send()
+        .await;
+    if let Err(e) = created {
+        let exists = e
+            .as_service_error()
+            .is_some_and(aws_sdk_dynamodb::operation::create_table::CreateTableError::is_resource_in_use_exception);
+        if !exists {
+            return Err(anyhow::Error::new(e).context(format!("creating the table {name}")));
+        }
+        return Ok(name.to_owned());
+    }
+    db.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .context("a TTL specification")?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("turning on the TTL of {name}"))?;
+    Ok(name.to_owned())
+}
+
 /// Creates the chat secret `name` holding `value` (e.g. [`rocketchat_secret`]); returns its ARN.
 pub async fn create_secret(sdk: &SdkConfig, name: &str, value: &serde_json::Value) -> anyhow::Result<String> {
     aws_sdk_secretsmanager::Client::new(sdk)
