@@ -5,6 +5,7 @@
 
 mod browser;
 mod chat;
+mod console;
 mod consumer;
 mod frozen;
 mod intake;

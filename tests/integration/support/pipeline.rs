@@ -114,6 +114,17 @@ impl Pipeline {
         }
     }
 
+    /// The same pipeline with the instructor's control in the consumer.
+    pub fn with_control(self, control: qrelay::consumer::Control) -> Self {
+        let consumer = Arc::try_unwrap(self.consumer)
+            .unwrap_or_else(|_| panic!("the consumer is not shared yet"))
+            .with_control(control);
+        Self {
+            consumer: Arc::new(consumer),
+            ..self
+        }
+    }
+
     /// Publishes a question through SNS as the intake function does; returns its id.
     pub async fn publish(&self, room: &str, text: &str) -> QuestionId {
         let question = qrelay_testkit::samples::question(room, text);
