@@ -30,11 +30,14 @@ pub const BINARIES: [&str; 4] = ["noop", "intake", "consumer", "redrive"];
 pub const OVER_TLS: [&str; 2] = ["intake", "consumer"];
 
 /// What is measured: a label and the binary it runs. `intake-form` is intake's first request being a student
-/// opening the form (the usual first request of a course), `intake` its first being a question.
-pub const FUNCTIONS: [(&str, &str); 5] = [
+/// opening the form (the usual first request of a course), `intake` its first being a question (which reads the
+/// room's state from the instructor's table, as deployed), `intake-no-table` the same without a table: the
+/// difference is what the room-state read costs.
+pub const FUNCTIONS: [(&str, &str); 6] = [
     ("noop", "noop"),
     ("intake-form", "intake"),
     ("intake", "intake"),
+    ("intake-no-table", "intake"),
     ("consumer", "consumer"),
     ("redrive", "redrive"),
 ];
@@ -82,6 +85,8 @@ pub struct Environment {
     pub dlq_url: String,
     pub dlq_arn: String,
     pub secret_id: String,
+    /// The instructor's table (room states, held questions, flood counters), as the template creates it.
+    pub control_table: String,
     pub home: PathBuf,
 }
 
@@ -102,6 +107,7 @@ impl Environment {
         chat.add_channel("rust-course");
         let secret_id = "bench/chat".to_owned();
         world::create_secret(&sdk, &secret_id, &world::rocketchat_secret()).await?;
+        let control_table = world::create_control_table(&sdk, "bench-control").await?;
         // Lambda has no ~/.aws: an empty home keeps the developer's AWS files out of the measurement.
         let home = std::env::temp_dir().join(format!("qrelay-bench-home-{}", std::process::id()));
         std::fs::create_dir_all(&home)?;
@@ -124,6 +130,7 @@ impl Environment {
             dlq_url: world.dlq_url,
             dlq_arn: world.dlq_arn,
             secret_id,
+            control_table,
             home,
         })
     }
@@ -170,7 +177,7 @@ impl Environment {
 
     /// The environment Lambda would give the function, plus its configuration as template.yaml sets it.
     /// Over HTTPS when `tls`, with the test CA as `SSL_CERT_FILE`.
-    fn env(&self, function: &str, runtime_api: &str, tls: bool) -> Vec<(String, String)> {
+    fn env(&self, label: &str, function: &str, runtime_api: &str, tls: bool) -> Vec<(String, String)> {
         let (moto, chat) = if tls {
             (&self.moto_tls, &self.chat_tls)
         } else {
@@ -192,8 +199,14 @@ impl Environment {
             ("ROOMS", "general,rust-101=rust-course".into()),
         ];
         match function {
-            "intake" => env.push(("TOPIC_ARN", self.topic_arn.clone())),
+            "intake" => {
+                env.push(("TOPIC_ARN", self.topic_arn.clone()));
+                if label != "intake-no-table" {
+                    env.push(("CONTROL_TABLE", self.control_table.clone()));
+                }
+            }
             "consumer" => env.extend([
+                ("CONTROL_TABLE", self.control_table.clone()),
                 ("CHAT_URL", chat.url.clone()),
                 ("CHAT_SECRET_ID", self.secret_id.clone()),
                 ("QUEUE_URL", self.queue_url.clone()),
@@ -217,7 +230,9 @@ impl Environment {
 /// An event for one invocation of `function`; the consumer gets a new question each time, so each is posted.
 fn event(root: &Path, function: &str) -> anyhow::Result<Value> {
     Ok(match function {
-        "intake" => serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-post-json.json"))?)?,
+        "intake" | "intake-no-table" => {
+            serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-post-json.json"))?)?
+        }
         "intake-form" => serde_json::from_str(&std::fs::read_to_string(root.join("events/intake-get-form.json"))?)?,
         "consumer" => {
             // A new text each time: the consumer posts the same text in the same room once a minute at most.
@@ -244,7 +259,7 @@ fn check(function: &str, ok: bool, body: &[u8]) -> anyhow::Result<()> {
     let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let good = ok
         && match function {
-            "intake" => value["statusCode"] == 202,
+            "intake" | "intake-no-table" => value["statusCode"] == 202,
             "intake-form" => value["statusCode"] == 200,
             "consumer" => value["batchItemFailures"].as_array().is_some_and(Vec::is_empty),
             "redrive" => value["dry_run"] == true,
@@ -285,11 +300,17 @@ impl FunctionResult {
     }
 }
 
-fn spawn(env: &Environment, root: &Path, binary: &str, api: &RuntimeApi, tls: bool) -> anyhow::Result<Child> {
+fn spawn(
+    env: &Environment,
+    root: &Path,
+    (label, binary): (&str, &str),
+    api: &RuntimeApi,
+    tls: bool,
+) -> anyhow::Result<Child> {
     let path = root.join("target/release").join(binary);
     Command::new(&path)
         .env_clear()
-        .envs(env.env(binary, &api.addr.to_string(), tls))
+        .envs(env.env(label, binary, &api.addr.to_string(), tls))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -312,14 +333,14 @@ pub async fn measure_function(
         env.waited.take();
         let handshakes = env.handshakes();
         let started = Instant::now();
-        let mut child = spawn(env, root, binary, &api, tls)?;
+        let mut child = spawn(env, root, (function, binary), &api, tls)?;
         cold.push(answered(env, &mut api, function, &id, started).await?);
         cold_handshakes = env.handshakes() - handshakes;
         child.kill().await?;
     }
 
     let handshakes = env.handshakes();
-    let mut child = spawn(env, root, binary, &api, tls)?;
+    let mut child = spawn(env, root, (function, binary), &api, tls)?;
     let mut warm = Vec::with_capacity(options.warm);
     for _ in 0..options.warm {
         let id = api.invoke(event(root, function)?).await?;
