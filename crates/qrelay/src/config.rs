@@ -237,10 +237,31 @@ impl IntakeConfig {
     pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let (limits, question_cap) = limits_for_chat(src)?;
         let console_page = match (src.get("COGNITO_REGION"), src.get("COGNITO_CLIENT_ID")) {
-            (Some(region), Some(client_id)) => Some(crate::console::PageAuth::Cognito {
-                region: region.trim().to_owned(),
-                client_id: client_id.trim().to_owned(),
-            }),
+            (Some(region), Some(client_id)) => {
+                let (region, client_id) = (region.trim(), client_id.trim());
+                // Both end up in the page and its Content-Security-Policy: nothing but what AWS uses in them.
+                let plain = |s: &str, extra: fn(char) -> bool| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra(c))
+                };
+                if !plain(region, |c| c == '-') {
+                    return Err(ConfigError::Invalid {
+                        name: "COGNITO_REGION",
+                        reason: format!("{region:?} is not an AWS region name"),
+                    });
+                }
+                if !plain(client_id, |c| c.is_ascii_uppercase()) {
+                    return Err(ConfigError::Invalid {
+                        name: "COGNITO_CLIENT_ID",
+                        reason: "is not a Cognito app client id (letters and digits)".into(),
+                    });
+                }
+                Some(crate::console::PageAuth::Cognito {
+                    region: region.to_owned(),
+                    client_id: client_id.to_owned(),
+                })
+            }
             (None, None) => None,
             (None, Some(_)) => return Err(ConfigError::Missing("COGNITO_REGION")),
             (Some(_), None) => return Err(ConfigError::Missing("COGNITO_CLIENT_ID")),
@@ -461,6 +482,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_console_settings_come_in_pairs_and_are_plain() {
+        let base = [("TOPIC_ARN", "arn:t"), ("ROOMS", "a")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            IntakeConfig::from_source(&vars)
+        };
+        assert!(with(&[]).expect("no console").console_page.is_none());
+        let config = with(&[("COGNITO_REGION", "ap-northeast-1"), ("COGNITO_CLIENT_ID", "4abc0def")]).expect("ok");
+        assert!(config.console_page.is_some());
+        for (vars, name) in [
+            (&[("COGNITO_REGION", "ap-northeast-1")][..], "COGNITO_CLIENT_ID"),
+            (&[("COGNITO_CLIENT_ID", "4abc")][..], "COGNITO_REGION"),
+            (
+                &[("COGNITO_REGION", "x; script-src *"), ("COGNITO_CLIENT_ID", "4abc")][..],
+                "COGNITO_REGION",
+            ),
+            (
+                &[("COGNITO_REGION", "us-east-1"), ("COGNITO_CLIENT_ID", "a\"b")][..],
+                "COGNITO_CLIENT_ID",
+            ),
+        ] {
+            let err = with(vars).expect_err("refused");
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_consumers_control_settings_are_bounded() {
+        let base = [
+            ("ROOMS", "a"),
+            ("CHAT_SECRET_ID", "s"),
+            ("QUEUE_URL", "q"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+            ("CHAT_URL", "https://chat.example"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            ConsumerConfig::from_source(&vars)
+        };
+        assert_eq!(with(&[]).expect("ok").control, None, "no table: no control");
+        let control = with(&[("CONTROL_TABLE", "t")]).expect("ok").control.expect("control");
+        assert_eq!((control.flood_threshold, control.held_for.as_secs()), (20, 14 * 86_400));
+        for (name, bad) in [
+            ("FLOOD_THRESHOLD", "1"),
+            ("FLOOD_THRESHOLD", "x"),
+            ("HELD_DAYS", "0"),
+            ("HELD_DAYS", "366"),
+        ] {
+            let err = with(&[("CONTROL_TABLE", "t"), (name, bad)]).expect_err("refused");
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
     fn a_missing_variable_is_named() {
         let err = IntakeConfig::from_source(&[("ROOMS", "general")]).expect_err("TOPIC_ARN is missing");
         assert_eq!(
@@ -641,6 +718,24 @@ mod tests {
         assert_eq!(
             required_by(RedriveConfig::from_source, &redrive),
             sorted(RedriveConfig::REQUIRED)
+        );
+
+        let mut console = redrive.to_vec();
+        console.extend([
+            ("ROOMS", "general"),
+            ("CHAT_KIND", "webhook"),
+            ("CONTROL_TABLE", "qrelay-control"),
+            ("TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:questions"),
+            ("FLOOD_THRESHOLD", "30"),
+            (
+                "COGNITO_ISSUER",
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_x",
+            ),
+            ("COGNITO_CLIENT_ID", "abc"),
+        ]);
+        assert_eq!(
+            required_by(ConsoleConfig::from_source, &console),
+            sorted(ConsoleConfig::REQUIRED)
         );
     }
 

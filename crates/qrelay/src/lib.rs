@@ -33,3 +33,4 @@ pub mod redrive;
 pub mod sqs;
 pub mod telemetry;
 pub mod tls;
+mod web;

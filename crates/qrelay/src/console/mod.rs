@@ -27,10 +27,9 @@ pub use page::{PageAuth, console_page};
 use crate::chat::Guarantee;
 use crate::control::{ControlStore, Decided, Decision, HeldStatus, RoomState};
 use crate::domain::{QuestionId, RoomName, Rooms};
-use crate::intake::request::route_path;
-use crate::intake::response::json;
 use crate::publish::QuestionPublisher;
 use crate::redrive::{DeadLetterMover, DeadLetterQueue, Redrive, RedriveError, RedriveSummary};
+use crate::web::{json, route_path};
 
 /// How the console knows who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]

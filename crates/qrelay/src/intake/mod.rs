@@ -10,8 +10,8 @@ mod error;
 mod lang;
 mod page;
 mod qr;
-pub(crate) mod request;
-pub(crate) mod response;
+mod request;
+mod response;
 mod strings;
 mod submission;
 
@@ -157,7 +157,21 @@ impl Intake {
             return self.error_response(req, &IntakeError::MethodNotAllowed { allow: "GET" });
         }
         let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
-        html(StatusCode::OK, crate::console::console_page(lang.code(), auth))
+        let mut response = html(StatusCode::OK, crate::console::console_page(lang.code(), auth));
+        // The page signs in by calling Cognito's API from the browser: the one address besides its own it may reach.
+        if let crate::console::PageAuth::Cognito { region, .. } = auth {
+            let csp = format!(
+                "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
+                 connect-src 'self' https://cognito-idp.{region}.amazonaws.com; form-action 'self'; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            );
+            if let Ok(value) = http::HeaderValue::from_str(&csp) {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONTENT_SECURITY_POLICY, value);
+            }
+        }
+        response
     }
 
     /// An SVG QR code of the room's form link, for the instructor to project.

@@ -3,8 +3,9 @@
 //! parameters and the raw path) or from the local runner (a plain URI), and these helpers read both alike.
 
 use http::{HeaderMap, header};
-use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
+
+pub(crate) use crate::web::route_path;
 
 /// A query parameter: from API Gateway's parsed parameters, or from the URI when the request did not come through
 /// API Gateway (the local runner).
@@ -14,28 +15,6 @@ pub(crate) fn query_param(req: &Request, name: &str) -> Option<String> {
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query()?).ok()?;
     pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-/// The path to route on: the one API Gateway received, without a named stage (`$default` has none).
-pub(crate) fn route_path(req: &Request) -> String {
-    let raw = req.raw_http_path();
-    let path = if raw.is_empty() { req.uri().path() } else { raw };
-    let stage = match req.extensions().get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
-        _ => None,
-    };
-    if let Some(stage) = stage.filter(|s| *s != "$default") {
-        if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
-            if rest.is_empty() || rest.starts_with('/') {
-                return if rest.is_empty() {
-                    "/".to_owned()
-                } else {
-                    rest.to_owned()
-                };
-            }
-        }
-    }
-    path.to_owned()
 }
 
 /// The site's public address as the client reached it: scheme, host and any stage or base path in front of our

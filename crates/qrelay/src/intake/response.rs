@@ -5,6 +5,8 @@
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 
+pub(crate) use crate::web::json;
+
 use super::error::IntakeError;
 use super::lang::Lang;
 
@@ -35,16 +37,6 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response<Body> {
 pub(crate) fn html_error(e: &IntakeError, body: String) -> Response<Body> {
     let mut response = html(e.status(), body);
     add_error_headers(&mut response, e);
-    response
-}
-
-/// A JSON answer.
-pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -585,4 +585,9 @@ async fn the_console_page_is_served_only_where_a_console_is_configured() {
     let response = intake.handle(get()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type"), Some("text/html; charset=utf-8"));
+    let csp = header(&response, "content-security-policy").expect("a CSP");
+    assert!(
+        csp.contains("connect-src 'self' https://cognito-idp.ap-northeast-1.amazonaws.com;"),
+        "the page may reach its own API and Cognito, nothing else: {csp}"
+    );
 }

@@ -1,0 +1,38 @@
+//! HTTP conventions the handlers behind API Gateway share (the intake and the console API): the path to route on,
+//! and a JSON answer.
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+/// The path to route on: the one API Gateway received, without a named stage (`$default` has none).
+pub(crate) fn route_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    let path = if raw.is_empty() { req.uri().path() } else { raw };
+    let stage = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        _ => None,
+    };
+    if let Some(stage) = stage.filter(|s| *s != "$default") {
+        if let Some(rest) = path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return if rest.is_empty() {
+                    "/".to_owned()
+                } else {
+                    rest.to_owned()
+                };
+            }
+        }
+    }
+    path.to_owned()
+}
+
+/// A JSON answer.
+pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
