@@ -113,7 +113,7 @@ impl Intake {
             },
         };
         match (route, req.method()) {
-            (Route::Form(room), &Method::GET) => self.form(&req, room),
+            (Route::Form(room), &Method::GET) => self.form(&req, room).await,
             (Route::QrCode(room), &Method::GET) => self.qr_code(&req, &path, room),
             (Route::Questions, &Method::POST) => self.submit(&req).await,
             (Route::Form(_) | Route::QrCode(_), _) => {
@@ -123,7 +123,7 @@ impl Intake {
         }
     }
 
-    fn form(&self, req: &Request, room: Option<&str>) -> Response<Body> {
+    async fn form(&self, req: &Request, room: Option<&str>) -> Response<Body> {
         let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
         let (room, links) = match room {
             None => (self.rooms.default_room(), LINKS_FROM_ROOT),
@@ -138,8 +138,11 @@ impl Intake {
                 None => return self.error_response(req, &IntakeError::NotFound),
             },
         };
+        // A paused room's form says so before anyone types (the post would be refused the same way).
+        let paused = self.paused(room.name()).await;
         let state = FormState {
-            sent: query_param(req, "sent").is_some(),
+            sent: query_param(req, "sent").is_some() && !paused,
+            error: paused.then_some(error::ErrorCode::RoomPaused),
             ..FormState::default()
         };
         html(

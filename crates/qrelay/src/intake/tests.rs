@@ -543,6 +543,13 @@ async fn a_paused_room_refuses_questions_with_409_and_publishes_nothing() {
         .await
         .expect("pause");
 
+    let form = intake.handle(event!("intake-get-room-form-en.json")).await;
+    assert_eq!(form.status(), 200);
+    assert!(
+        body_text(&form).contains("paused questions"),
+        "the form says so before anyone types"
+    );
+
     let response = intake.handle(event!("intake-post-json.json")).await;
     assert_eq!(response.status(), 409);
     let body = body_json(&response);
