@@ -53,6 +53,14 @@ pub async fn load() -> SdkConfig {
     loader().load().await
 }
 
+/// The process's one SDK configuration, loaded on first use: clients built lazily (the intake's SNS publisher and
+/// its room-state reader) share it, and so its credentials and its HTTP connection pool, instead of each loading
+/// its own at the first question.
+pub async fn shared() -> &'static SdkConfig {
+    static SHARED: tokio::sync::OnceCell<SdkConfig> = tokio::sync::OnceCell::const_new();
+    SHARED.get_or_init(load).await
+}
+
 /// The SDK's HTTP client (see the module documentation).
 fn http_client() -> SharedHttpClient {
     SharedHttpClient::new(ReqwestHttpClient::default())

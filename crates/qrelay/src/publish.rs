@@ -41,7 +41,7 @@ impl SnsPublisher {
 
     async fn sns(&self) -> &aws_sdk_sns::Client {
         self.client
-            .get_or_init(|| async { aws_sdk_sns::Client::new(&crate::aws::load().await) })
+            .get_or_init(|| async { aws_sdk_sns::Client::new(crate::aws::shared().await) })
             .await
     }
 }

@@ -52,7 +52,7 @@ impl DynamoStore {
 
     async fn db(&self) -> &aws_sdk_dynamodb::Client {
         self.client
-            .get_or_init(|| async { aws_sdk_dynamodb::Client::new(&crate::aws::load().await) })
+            .get_or_init(|| async { aws_sdk_dynamodb::Client::new(crate::aws::shared().await) })
             .await
     }
 
