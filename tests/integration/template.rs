@@ -8,12 +8,12 @@
 
 use serde_yaml_ng::Value;
 
-use qrelay::config::{self, ConsumerConfig, IntakeConfig, RedriveConfig};
+use qrelay::config::{self, ConsoleConfig, ConsumerConfig, IntakeConfig, RedriveConfig};
 use qrelay_testkit::rehearsal::iam;
 use qrelay_testkit::rehearsal::template::allowed_pattern_matches;
 
 /// Each function's logical id, the workspace binary it runs, its role and its log group.
-const FUNCTIONS: [Function; 3] = [
+const FUNCTIONS: [Function; 4] = [
     Function {
         id: "IntakeFunction",
         binary: "intake",
@@ -31,6 +31,12 @@ const FUNCTIONS: [Function; 3] = [
         binary: "redrive",
         role: "RedriveRole",
         log_group: "RedriveLogGroup",
+    },
+    Function {
+        id: "ConsoleFunction",
+        binary: "console",
+        role: "ConsoleRole",
+        log_group: "ConsoleLogGroup",
     },
 ];
 
@@ -231,13 +237,15 @@ type Grants = &'static [(&'static str, &'static [&'static str])];
 fn each_function_is_granted_exactly_what_it_uses() {
     let t = template();
     const SECRET: &[&str] = &["ChatSecret", "ExistingChatSecretArn"];
-    let expected: [(&str, Grants); 3] = [
+    let expected: [(&str, Grants); 4] = [
         (
             "IntakeFunction",
             &[
                 ("logs:CreateLogStream", &["IntakeLogGroup"]),
                 ("logs:PutLogEvents", &["IntakeLogGroup"]),
                 ("sns:Publish", &["QuestionTopic"]),
+                // Is the room paused? Nothing more of the table.
+                ("dynamodb:GetItem", &["ControlTable"]),
             ],
         ),
         (
@@ -251,6 +259,9 @@ fn each_function_is_granted_exactly_what_it_uses() {
                 ("sqs:ChangeMessageVisibility", &["QuestionQueue"]),
                 ("sqs:SendMessage", &["DeadLetterQueue"]),
                 ("secretsmanager:GetSecretValue", SECRET),
+                ("dynamodb:GetItem", &["ControlTable"]),
+                ("dynamodb:PutItem", &["ControlTable"]),
+                ("dynamodb:UpdateItem", &["ControlTable"]),
             ],
         ),
         (
@@ -266,6 +277,23 @@ fn each_function_is_granted_exactly_what_it_uses() {
                 ("sqs:StartMessageMoveTask", &["DeadLetterQueue"]),
                 ("sqs:ListMessageMoveTasks", &["DeadLetterQueue"]),
                 ("sqs:CancelMessageMoveTask", &["DeadLetterQueue"]),
+            ],
+        ),
+        (
+            "ConsoleFunction",
+            &[
+                ("logs:CreateLogStream", &["ConsoleLogGroup"]),
+                ("logs:PutLogEvents", &["ConsoleLogGroup"]),
+                ("dynamodb:GetItem", &["ControlTable"]),
+                ("dynamodb:PutItem", &["ControlTable"]),
+                ("dynamodb:UpdateItem", &["ControlTable"]),
+                ("dynamodb:Query", &["ControlTable"]),
+                ("sns:Publish", &["QuestionTopic"]),
+                ("sqs:ReceiveMessage", &["DeadLetterQueue"]),
+                ("sqs:DeleteMessage", &["DeadLetterQueue"]),
+                ("sqs:ChangeMessageVisibility", &["DeadLetterQueue"]),
+                ("sqs:GetQueueAttributes", &["DeadLetterQueue", "QuestionQueue"]),
+                ("sqs:SendMessage", &["QuestionQueue"]),
             ],
         ),
     ];
@@ -351,10 +379,11 @@ fn an_existing_chat_secret_is_accepted_only_by_its_full_arn() {
 fn every_required_variable_is_set_and_none_holds_a_secret() {
     let t = template();
     let consumer_required: Vec<&str> = ConsumerConfig::REQUIRED.iter().copied().chain(["CHAT_URL"]).collect();
-    let required: [(&str, &[&str]); 3] = [
+    let required: [(&str, &[&str]); 4] = [
         ("IntakeFunction", IntakeConfig::REQUIRED),
         ("ConsumerFunction", &consumer_required),
         ("RedriveFunction", RedriveConfig::REQUIRED),
+        ("ConsoleFunction", ConsoleConfig::REQUIRED),
     ];
     for (function, variables) in required {
         let environment = properties(&t, function)["Environment"]["Variables"]
@@ -386,7 +415,7 @@ fn every_required_variable_is_set_and_none_holds_a_secret() {
 }
 
 #[test]
-fn functions_are_arm64_rust_binaries_of_this_workspace_and_only_intake_is_public() {
+fn functions_are_arm64_rust_binaries_of_this_workspace_and_only_intake_and_console_are_reachable() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     for function in FUNCTIONS {
@@ -443,13 +472,13 @@ fn functions_are_arm64_rust_binaries_of_this_workspace_and_only_intake_is_public
             "{id}: runs with its own role"
         );
 
-        let public = properties["Events"]
+        let on_the_api = properties["Events"]
             .as_mapping()
             .is_some_and(|events| events.values().any(|e| e["Type"].as_str() == Some("HttpApi")));
         assert_eq!(
-            public,
-            id == "IntakeFunction",
-            "{id}: only the intake is reachable from the public API"
+            on_the_api,
+            id == "IntakeFunction" || id == "ConsoleFunction",
+            "{id}: only the intake (public) and the console (behind the authorizer) are on the API"
         );
     }
     assert!(
@@ -769,4 +798,148 @@ fn grants_of(template: &Value, function: &str) -> Vec<(String, String)> {
         .collect();
     grants.sort();
     grants
+}
+
+/// The console's API is for signed-in instructors only: every route to the console function carries the JWT
+/// authorizer, and the authorizer accepts this stack's user pool and app client only. The intake's routes, the
+/// form's, stay public, and none of them is a console path except the page itself.
+#[test]
+fn every_console_api_route_has_the_jwt_authorizer_and_no_public_route_reaches_the_console() {
+    let t = template();
+    let events = properties(&t, "ConsoleFunction")["Events"]
+        .as_mapping()
+        .expect("the console function has events")
+        .clone();
+    assert!(!events.is_empty());
+    for (name, event) in &events {
+        let p = &event["Properties"];
+        assert_eq!(
+            event["Type"].as_str(),
+            Some("HttpApi"),
+            "{name:?}: on the form's API only"
+        );
+        assert_eq!(targets(&p["ApiId"]), ["FormApi"], "{name:?}");
+        assert!(
+            p["Path"]
+                .as_str()
+                .is_some_and(|path| path.starts_with("/instructor/api/")),
+            "{name:?}: the console function serves /instructor/api/* only: {:?}",
+            p["Path"]
+        );
+        assert_eq!(
+            p["Auth"]["Authorizer"].as_str(),
+            Some("InstructorJwt"),
+            "{name:?}: every console route needs an instructor's token"
+        );
+    }
+    let api = properties(&t, "FormApi");
+    assert!(api["Auth"]["DefaultAuthorizer"].is_null(), "the form stays public");
+    let authorizer = &api["Auth"]["Authorizers"]["InstructorJwt"];
+    assert_eq!(
+        authorizer["IdentitySource"].as_str(),
+        Some("$request.header.Authorization")
+    );
+    let jwt = &authorizer["JwtConfiguration"];
+    const ISSUER: &str = "https://cognito-idp.${AWS::Region}.amazonaws.com/${InstructorUserPool}";
+    assert_eq!(strings(&jwt["issuer"]), [ISSUER], "tokens of this stack's pool");
+    assert_eq!(
+        sequence_or_one(&jwt["audience"])
+            .iter()
+            .flat_map(|a| targets(a))
+            .collect::<Vec<_>>(),
+        ["InstructorUserPoolClient"],
+        "issued to the console's app client"
+    );
+    // The console function checks the same issuer and audience itself.
+    let variables = &properties(&t, "ConsoleFunction")["Environment"]["Variables"];
+    assert_eq!(strings(&variables["COGNITO_ISSUER"]), [ISSUER]);
+    assert_eq!(targets(&variables["COGNITO_CLIENT_ID"]), ["InstructorUserPoolClient"]);
+    // The intake's routes: public, none under the console's API.
+    for (name, event) in properties(&t, "IntakeFunction")["Events"]
+        .as_mapping()
+        .expect("intake events")
+    {
+        let path = event["Properties"]["Path"].as_str().unwrap_or_default();
+        assert!(
+            !path.starts_with("/instructor/api"),
+            "{name:?}: {path} is the console's"
+        );
+        assert!(
+            event["Properties"]["Auth"].is_null(),
+            "{name:?}: the form needs no sign-in"
+        );
+    }
+}
+
+/// Instructors are created by an administrator, sign in with a strong password, may add TOTP; the table keeps
+/// nothing past its TTL and is encrypted; only the intake, consumer and console roles reach it (checked with
+/// their exact actions in `each_function_is_granted_exactly_what_it_uses`).
+#[test]
+fn the_instructors_pool_and_table_are_locked_down() {
+    let t = template();
+    let pool = properties(&t, "InstructorUserPool");
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"].as_bool(),
+        Some(true),
+        "no sign-up"
+    );
+    let password = &pool["Policies"]["PasswordPolicy"];
+    assert!(
+        password["MinimumLength"].as_u64().is_some_and(|n| n >= 12),
+        "{password:?}"
+    );
+    for class in [
+        "RequireUppercase",
+        "RequireLowercase",
+        "RequireNumbers",
+        "RequireSymbols",
+    ] {
+        assert_eq!(password[class].as_bool(), Some(true), "{class}");
+    }
+    assert_eq!(pool["MfaConfiguration"].as_str(), Some("OPTIONAL"));
+    assert_eq!(texts(&pool["EnabledMfas"]), ["SOFTWARE_TOKEN_MFA"]);
+    let client = properties(&t, "InstructorUserPoolClient");
+    assert_eq!(
+        client["GenerateSecret"].as_bool(),
+        Some(false),
+        "a browser can keep no secret"
+    );
+    assert!(client["CallbackURLs"].is_null(), "no hosted UI, no callback URL");
+    let first = resource(&t, "FirstInstructor");
+    assert_eq!(
+        first["Condition"].as_str(),
+        Some("HasInstructorEmail"),
+        "created only when an e-mail is given"
+    );
+
+    let table = properties(&t, "ControlTable");
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+        Some("expires_at")
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"].as_bool(), Some(true));
+    assert!(!table["SSESpecification"].is_null(), "encryption at rest is stated");
+    let keys: Vec<(&str, &str)> = table["KeySchema"]
+        .as_sequence()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap_or_default(),
+                k["KeyType"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [("pk", "HASH"), ("sk", "RANGE")],
+        "the keys crates/qrelay/src/control/dynamo.rs uses"
+    );
+    let reaching: Vec<&str> = FUNCTIONS
+        .iter()
+        .filter(|f| grants_of(&t, f.id).iter().any(|(_, target)| target == "ControlTable"))
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(reaching, ["IntakeFunction", "ConsumerFunction", "ConsoleFunction"]);
 }

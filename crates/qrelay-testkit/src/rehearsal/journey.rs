@@ -278,7 +278,7 @@ fn check_posted_once(chat: &FakeRocketChat, plan: &Plan, id: &str, text: &str, r
 }
 
 /// An HTTP API (payload 2.0) event for `method` on route `route` at `path`, as API Gateway sends it.
-fn http_event(method: &str, route: &str, path: &str, body: Option<&str>) -> Value {
+pub(crate) fn http_event(method: &str, route: &str, path: &str, body: Option<&str>) -> Value {
     let mut event: Value =
         serde_json::from_str(&crate::samples::event("intake-post-json.json")).expect("a sample HTTP API event");
     let route_key = format!("{method} {route}");

@@ -16,6 +16,7 @@
 //!
 //! Everything it starts (moto, the functions) is owned by a guard from [`crate::process`], so nothing outlives it.
 
+pub mod console;
 pub mod control_plane;
 pub mod functions;
 pub mod iam;
@@ -177,7 +178,7 @@ pub async fn rehearse(options: &Options) -> anyhow::Result<Report> {
 }
 
 /// What every scenario shares.
-struct Context<'a> {
+pub(crate) struct Context<'a> {
     root: &'a Path,
     work: &'a Path,
     template: &'a Template,
@@ -271,6 +272,7 @@ async fn run_scenario(
             .with_context(|| format!("the template has no {binary} function"))
     };
     let (intake, consumer, redrive) = (by_binary("intake")?, by_binary("consumer")?, by_binary("redrive")?);
+    let console = by_binary("console")?;
     let consumer_timeout = stack
         .snapshot
         .functions
@@ -325,7 +327,7 @@ async fn run_scenario(
         ),
     );
 
-    let routes = wiring::check_api(&stack, context.template, intake, report)?;
+    let routes = wiring::check_api(&stack, context.template, intake, console, report)?;
     wiring::check_alarms(&stack, context.template, report).await?;
     let outputs = wiring::outputs(&stack, context.template, report)?;
     report.step("the stack's outputs (evaluated from the template)");
@@ -362,17 +364,31 @@ async fn run_scenario(
         }
     }
 
+    // The instructor's console: the first sign-in, the token's claims, the console's own binary behind them, and a
+    // paused room seen by a new intake.
+    report.step("the instructor's console: first sign-in, the console API, a paused room");
+    let console_calls = match console::check(context, &stack, &environments, &routes, &plan, report).await {
+        Ok(calls) => calls,
+        Err(e) => {
+            report.fail(format!("the console check stopped: {e:#}"));
+            Vec::new()
+        }
+    };
+
     let mut secret_arns = BTreeMap::new();
     if let Some(id) = environments["consumer"].get("CHAT_SECRET_ID") {
         if let Ok(arn) = stack.secret_arn(id).await {
             secret_arns.insert(id.clone(), arn);
         }
     }
-    let calls: Vec<_> = [&functions.intake, &functions.consumer, &functions.redrive]
+    let mut calls: Vec<_> = [&functions.intake, &functions.consumer, &functions.redrive]
         .into_iter()
         .zip(["intake", "consumer", "redrive"])
         .map(|(f, binary)| (binary.to_owned(), f.calls(), roles[binary].1.clone()))
         .collect();
+    for (binary, made) in console_calls {
+        calls.push((binary.clone(), made, roles[&binary].1.clone()));
+    }
     journey::replay_calls(&m, &calls, &secret_arns, completed, report);
     Ok(())
 }
@@ -406,7 +422,7 @@ async fn explain_secret_refusal(context: &Context<'_>, scenario: &Scenario, repo
     ));
 }
 
-async fn start_function(
+pub(crate) async fn start_function(
     context: &Context<'_>,
     stack: &Stack,
     spec: &FunctionSpec,
@@ -465,10 +481,12 @@ fn plan(stack: &Stack, scenario: &Scenario, outputs: &BTreeMap<String, String>) 
 
 /// Builds the functions' host binaries, which the rehearsal runs (the uploaded packages are for Lambda).
 fn build_binaries(root: &Path) -> anyhow::Result<()> {
-    println!("== cargo build -p intake -p consumer -p redrive");
+    println!("== cargo build -p intake -p consumer -p redrive -p console");
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
-        .args(["build", "--quiet", "-p", "intake", "-p", "consumer", "-p", "redrive"])
+        .args([
+            "build", "--quiet", "-p", "intake", "-p", "consumer", "-p", "redrive", "-p", "console",
+        ])
         .status()
         .context("running cargo build")?;
     anyhow::ensure!(status.success(), "cargo build of the functions failed");

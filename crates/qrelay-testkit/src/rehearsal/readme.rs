@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variable {
     pub name: String,
-    /// The functions that read it (`intake`, `consumer`, `redrive`); `all` is expanded.
+    /// The functions that read it (`intake`, `consumer`, `redrive`, `console`); `all` is expanded.
     pub functions: Vec<String>,
     /// The default column as written: `required`, `required for `rocketchat``, `1000 (max 1800)`, ...
     pub default: String,
@@ -28,7 +28,7 @@ impl Variable {
 }
 
 /// The functions `all` stands for.
-const ALL: [&str; 3] = ["intake", "consumer", "redrive"];
+const ALL: [&str; 4] = ["intake", "consumer", "redrive", "console"];
 
 /// The configuration table of `readme` (the text of README.md).
 pub fn configuration_table(readme: &str) -> anyhow::Result<Vec<Variable>> {
@@ -97,7 +97,7 @@ mod tests {
         assert!(table[0].required());
         assert!(table[1].required_for("rocketchat") && table[1].required_for("mattermost"));
         assert!(!table[1].required_for("slack") && !table[0].required_for("rocketchat"));
-        assert_eq!(table[4].functions, ["intake", "consumer", "redrive"]);
+        assert_eq!(table[4].functions, ["intake", "consumer", "redrive", "console"]);
     }
 
     #[test]
@@ -108,6 +108,7 @@ mod tests {
             ("intake", qrelay::config::IntakeConfig::REQUIRED),
             ("consumer", qrelay::config::ConsumerConfig::REQUIRED),
             ("redrive", qrelay::config::RedriveConfig::REQUIRED),
+            ("console", qrelay::config::ConsoleConfig::REQUIRED),
         ] {
             for name in required {
                 assert!(

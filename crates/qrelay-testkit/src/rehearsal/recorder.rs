@@ -63,13 +63,22 @@ fn call_of(headers: &HeaderMap, body: &[u8]) -> Option<Call> {
     let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let scope = authorization.split("Credential=").nth(1)?;
     let service = scope.split('/').nth(3)?;
-    const TARGETS: [&str; 4] = ["QueueUrl", "TopicArn", "SecretId", "TargetArn"];
+    const TARGETS: [&str; 5] = ["QueueUrl", "TopicArn", "SecretId", "TargetArn", "TableName"];
     let (operation, target) = match headers.get("x-amz-target").and_then(|t| t.to_str().ok()) {
         Some(target_header) => {
             let operation = target_header.rsplit('.').next()?.to_owned();
             let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
             let target = TARGETS.iter().find_map(|k| json[*k].as_str()).unwrap_or_default();
-            (operation, target.to_owned())
+            // DynamoDB names a table by its name; IAM by its ARN.
+            let target = match json["TableName"].as_str() {
+                Some(table) if service == "dynamodb" => format!(
+                    "arn:aws:dynamodb:{}:{}:table/{table}",
+                    super::template::REGION,
+                    super::template::ACCOUNT_ID
+                ),
+                _ => target.to_owned(),
+            };
+            (operation, target)
         }
         None => {
             let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;

@@ -28,6 +28,8 @@ pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// moto's address, for the services the rehearsal calls without an SDK (Cognito's JSON API).
+    pub endpoint: String,
 }
 
 impl Stack {
@@ -55,6 +57,7 @@ impl Stack {
             sqs: aws_sdk_sqs::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            endpoint: sdk.endpoint_url().unwrap_or_default().to_owned(),
         };
         stack.learn_created().await?;
 
@@ -72,9 +75,14 @@ impl Stack {
             stack.snapshot.nameless_resources
         ));
         stack.resolver.absent = skipped.iter().map(|(id, _)| id.clone()).collect();
-        // The secret first: the others may refer to it.
+        // The secret first, the user pool before its client and user: the others may refer to them.
         let mut ordered = skipped;
-        ordered.sort_by_key(|(_, r)| r["Type"] != "AWS::SecretsManager::Secret");
+        ordered.sort_by_key(|(_, r)| match r["Type"].as_str() {
+            Some("AWS::SecretsManager::Secret") => 0,
+            Some("AWS::Cognito::UserPool") => 1,
+            Some("AWS::Cognito::UserPoolClient") => 2,
+            _ => 3,
+        });
         for (id, resource) in &ordered {
             let kind = resource["Type"].as_str().unwrap_or("(no Type)");
             if let Err(e) = stack.fill(id, kind, resource, report).await {
@@ -101,6 +109,12 @@ impl Stack {
                 "AWS::SNS::Topic" => {
                     attribute("TopicArn", physical.clone());
                     attribute("TopicName", last_segment(&physical, ':'));
+                }
+                "AWS::DynamoDB::Table" => {
+                    attribute(
+                        "Arn",
+                        format!("arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{physical}"),
+                    );
                 }
                 // What CloudFormation gives; moto's own ARN lacks the `:*` (checked where it matters).
                 "AWS::Logs::LogGroup" => attribute("Arn", log_group_arn(&physical, true)),
@@ -209,6 +223,57 @@ impl Stack {
                      policy: SNS may send, only from the topic the queue is subscribed to (moto enforces no policy)",
                 );
             }
+            "AWS::Cognito::UserPool" => {
+                // CreateUserPool takes the resource's properties under the API's names; the MFA methods are set
+                // apart (SetUserPoolMfaConfig), which moto does not need for what the rehearsal signs in with.
+                let mut request = properties.clone();
+                let object = request.as_object_mut().context("the pool's properties")?;
+                let name = object
+                    .remove("UserPoolName")
+                    .unwrap_or_else(|| Value::String(id.to_owned()));
+                object.insert("PoolName".into(), name);
+                object.remove("EnabledMfas");
+                let created = cognito(&self.endpoint, "CreateUserPool", &request).await?;
+                let pool = &created["UserPool"];
+                let pool_id = pool["Id"].as_str().context("CreateUserPool returned no Id")?.to_owned();
+                report.gap(
+                    format!("skips {kind} ({id}), the instructors' pool, and drops what refers to it"),
+                    "creating it through Cognito's API from the transformed template (admin-created users only, the \
+                     password policy, optional TOTP), then signing the first instructor in through it and handing \
+                     the console the token's claims",
+                );
+                report.note(format!("created {id} as {pool_id}"));
+                self.resolver.attributes.insert(
+                    (id.to_owned(), "Arn".to_owned()),
+                    pool["Arn"].as_str().unwrap_or_default().to_owned(),
+                );
+                self.resolver.refs.insert(id.to_owned(), pool_id);
+            }
+            "AWS::Cognito::UserPoolClient" => {
+                let created = cognito(&self.endpoint, "CreateUserPoolClient", &properties).await?;
+                let client_id = created["UserPoolClient"]["ClientId"]
+                    .as_str()
+                    .context("CreateUserPoolClient returned no ClientId")?
+                    .to_owned();
+                report.gap(
+                    format!("skips {kind} ({id}), the console's app client"),
+                    "creating it through Cognito's API from the transformed template (no secret, password sign-in)",
+                );
+                report.note(format!("created {id} as {client_id}"));
+                self.resolver.refs.insert(id.to_owned(), client_id);
+            }
+            "AWS::Cognito::UserPoolUser" => {
+                let mut request = properties.clone();
+                let object = request.as_object_mut().context("the user's properties")?;
+                // Cognito e-mails the temporary password; the rehearsal sets a known one before signing in.
+                object.insert("MessageAction".into(), Value::String("SUPPRESS".into()));
+                cognito(&self.endpoint, "AdminCreateUser", &request).await?;
+                report.gap(
+                    format!("skips {kind} ({id}), the first instructor"),
+                    "creating the user through Cognito's API (AdminCreateUser), its e-mail suppressed",
+                );
+                self.resolver.refs.insert(id.to_owned(), text("Username"));
+            }
             "AWS::CloudWatch::Alarm" => report.gap(
                 format!("skips {kind} (the alarms)"),
                 "reading each alarm in the transformed template: its dimensions name live resources of this stack and \
@@ -226,7 +291,12 @@ impl Stack {
         }
         if matches!(
             kind,
-            "AWS::SecretsManager::Secret" | "AWS::SNS::Subscription" | "AWS::SQS::QueuePolicy"
+            "AWS::SecretsManager::Secret"
+                | "AWS::SNS::Subscription"
+                | "AWS::SQS::QueuePolicy"
+                | "AWS::Cognito::UserPool"
+                | "AWS::Cognito::UserPoolClient"
+                | "AWS::Cognito::UserPoolUser"
         ) {
             self.filled.insert(id.to_owned());
             self.resolver.absent.remove(id);
@@ -329,4 +399,20 @@ pub fn log_group_arn(name: &str, streams: bool) -> String {
 
 fn last_segment(text: &str, separator: char) -> String {
     text.rsplit(separator).next().unwrap_or_default().to_owned()
+}
+
+/// One call to Cognito's JSON API on moto (`X-Amz-Target`), as the console page makes them; the answer's JSON.
+pub async fn cognito(endpoint: &str, action: &str, body: &Value) -> anyhow::Result<Value> {
+    let response = qrelay::chat::http_client(std::time::Duration::from_secs(10))?
+        .post(format!("{endpoint}/"))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header("X-Amz-Target", format!("AWSCognitoIdentityProviderService.{action}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .with_context(|| format!("Cognito {action}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "Cognito {action}: {status} {text}");
+    serde_json::from_str(&text).with_context(|| format!("Cognito {action}: not JSON: {text}"))
 }

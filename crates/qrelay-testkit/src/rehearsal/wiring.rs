@@ -65,10 +65,14 @@ enum Holds {
     ChatSecret,
     /// One of these words.
     OneOf(&'static [&'static str]),
+    /// The stack's region.
+    Region,
+    /// The issuer URL of this user pool's tokens (`https://cognito-idp.<region>.amazonaws.com/<pool id>`).
+    Issuer(&'static str),
 }
 
 /// Every variable the template may set, and what it must hold.
-const EXPECTED: [(&str, Holds); 13] = [
+const EXPECTED: [(&str, Holds); 19] = [
     ("TOPIC_ARN", Holds::Ref(TOPIC)),
     ("QUEUE_URL", Holds::Ref(QUEUE)),
     ("QUEUE_ARN", Holds::Arn(QUEUE)),
@@ -82,7 +86,20 @@ const EXPECTED: [(&str, Holds); 13] = [
     ("MAX_QUESTION_CHARS", Holds::Parameter("MaxQuestionChars")),
     ("MAX_NICKNAME_CHARS", Holds::Parameter("MaxNicknameChars")),
     ("REDRIVE_MODE", Holds::OneOf(&["copy", "native"])),
+    ("CONTROL_TABLE", Holds::Ref(CONTROL_TABLE)),
+    ("FLOOD_THRESHOLD", Holds::Parameter("FloodThreshold")),
+    ("HELD_DAYS", Holds::Parameter("HeldQuestionDays")),
+    ("COGNITO_REGION", Holds::Region),
+    ("COGNITO_CLIENT_ID", Holds::Ref(USER_POOL_CLIENT)),
+    ("COGNITO_ISSUER", Holds::Issuer(USER_POOL)),
 ];
+
+/// The instructor's table, user pool and the console's app client.
+pub const CONTROL_TABLE: &str = "ControlTable";
+pub const USER_POOL: &str = "InstructorUserPool";
+pub const USER_POOL_CLIENT: &str = "InstructorUserPoolClient";
+/// The authorizer every console route must carry.
+pub const CONSOLE_AUTHORIZER: &str = "InstructorJwt";
 
 /// The live names of the stack's messaging resources.
 #[derive(Debug, Clone)]
@@ -518,6 +535,7 @@ pub async fn check_environment(
         "intake" => qrelay::config::IntakeConfig::REQUIRED,
         "consumer" => qrelay::config::ConsumerConfig::REQUIRED,
         "redrive" => qrelay::config::RedriveConfig::REQUIRED,
+        "console" => qrelay::config::ConsoleConfig::REQUIRED,
         _ => &[],
     };
     let chat_kind = environment.get("CHAT_KIND").map_or("rocketchat", String::as_str);
@@ -552,6 +570,12 @@ async fn holds_what(stack: &Stack, holds: Holds, value: &str) -> Result<(), Stri
         Holds::Ref(id) => stack.reference(id).map_err(|e| format!("{e:#}"))?,
         Holds::Arn(id) => stack.attribute(id, "Arn").map_err(|e| format!("{e:#}"))?,
         Holds::Parameter(name) => stack.parameters.get(name).cloned().unwrap_or_default(),
+        Holds::Region => super::template::REGION.to_owned(),
+        Holds::Issuer(pool) => format!(
+            "https://cognito-idp.{}.amazonaws.com/{}",
+            super::template::REGION,
+            stack.reference(pool).map_err(|e| format!("{e:#}"))?
+        ),
         Holds::OneOf(words) => {
             return if words.contains(&value) {
                 Ok(())
@@ -601,6 +625,9 @@ pub async fn own_resources(
             if let Ok(arn) = stack.secret_arn(value).await {
                 own.insert(arn);
             }
+        } else if name == "CONTROL_TABLE" {
+            // A table is named by its name; IAM grants on its ARN.
+            own.insert(stack.attribute(CONTROL_TABLE, "Arn")?);
         } else if value.starts_with("arn:") {
             own.insert(value.clone());
         } else if name.ends_with("QUEUE_URL") {
@@ -727,34 +754,83 @@ pub fn check_api(
     stack: &Stack,
     template: &Template,
     intake: &FunctionSpec,
+    console: &FunctionSpec,
     report: &mut Report,
 ) -> anyhow::Result<Vec<(String, String)>> {
     report.step("the form's HTTP API (skipped by moto: read on the transformed template)");
     let intake_arn = stack.attribute(&intake.logical_id, "Arn")?;
+    let console_arn = stack.attribute(&console.logical_id, "Arn")?;
+    let issuer = format!(
+        "https://cognito-idp.{}.amazonaws.com/{}",
+        super::template::REGION,
+        stack.reference(USER_POOL)?
+    );
+    let client = stack.reference(USER_POOL_CLIENT)?;
     let mut routes = Vec::new();
+    let mut console_routes = Vec::new();
     for (id, api) in template
         .active_resources(&stack.conditions)
         .filter(|(_, r)| r["Type"] == "AWS::ApiGatewayV2::Api")
     {
         let body = stack.resolver.resolve(&api["Properties"]["Body"])?;
+        let scheme = &body["components"]["securitySchemes"][CONSOLE_AUTHORIZER];
+        let authorizer = &scheme["x-amazon-apigateway-authorizer"];
+        report.check(
+            authorizer["type"] == "jwt"
+                && authorizer["jwtConfiguration"]["issuer"] == issuer.as_str()
+                && authorizer["jwtConfiguration"]["audience"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1 && a[0] == client.as_str())
+                && authorizer["identitySource"] == "$request.header.Authorization",
+            format!(
+                "{id}: the {CONSOLE_AUTHORIZER} authorizer accepts ID tokens of this stack's pool ({issuer}) for its                  console client ({client}) only: {authorizer}"
+            ),
+        );
         for (path, methods) in body["paths"].as_object().into_iter().flatten() {
             for (method, operation) in methods.as_object().into_iter().flatten() {
                 let integration = &operation["x-amazon-apigateway-integration"];
                 let uri = integration["uri"].as_str().unwrap_or_default();
-                report.check(
-                    uri.contains(&format!("/functions/{intake_arn}/invocations"))
-                        && integration["payloadFormatVersion"] == "2.0",
-                    format!(
-                        "{id}: {} {path} invokes the intake ({intake_arn}) with payload format {}",
-                        method.to_uppercase(),
-                        integration["payloadFormatVersion"]
-                    ),
-                );
-                routes.push((method.to_uppercase(), path.clone()));
+                let method = match method.as_str() {
+                    "x-amazon-apigateway-any-method" => "ANY".to_owned(),
+                    other => other.to_uppercase(),
+                };
+                let secured_by: Vec<&str> = operation["security"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_object())
+                    .flat_map(|s| s.keys().map(String::as_str))
+                    .collect();
+                if path.starts_with("/instructor/api/") {
+                    report.check(
+                        uri.contains(&format!("/functions/{console_arn}/invocations"))
+                            && integration["payloadFormatVersion"] == "2.0"
+                            && secured_by == [CONSOLE_AUTHORIZER],
+                        format!(
+                            "{id}: {method} {path} invokes the console ({console_arn}) only behind                              {CONSOLE_AUTHORIZER} (security {secured_by:?})"
+                        ),
+                    );
+                    console_routes.push((method, path.clone()));
+                } else {
+                    report.check(
+                        uri.contains(&format!("/functions/{intake_arn}/invocations"))
+                            && integration["payloadFormatVersion"] == "2.0"
+                            && secured_by.is_empty(),
+                        format!(
+                            "{id}: {method} {path} invokes the intake ({intake_arn}), public, with payload format {}",
+                            integration["payloadFormatVersion"]
+                        ),
+                    );
+                    routes.push((method, path.clone()));
+                }
             }
         }
     }
     routes.sort();
+    report.check(
+        !console_routes.is_empty(),
+        format!("the console's API has routes, all under /instructor/api/ ({console_routes:?})"),
+    );
     for (id, stage) in template
         .active_resources(&stack.conditions)
         .filter(|(_, r)| r["Type"] == "AWS::ApiGatewayV2::Stage")
@@ -803,12 +879,22 @@ pub fn check_api(
                 .unwrap_or_default();
             let route = source.split_once("/*/").map(|(_, r)| r.to_owned()).unwrap_or_default();
             let (method, path) = route.split_once('/').unwrap_or((&route, ""));
+            let on_the_api = *id == intake.logical_id || *id == console.logical_id;
             report.check(
-                *id == intake.logical_id
+                on_the_api
                     && statement["Principal"]["Service"] == "apigateway.amazonaws.com"
                     && statement["Action"] == "lambda:InvokeFunction",
-                format!("{id} may be invoked by API Gateway on {method} /{path}: only the intake is public"),
+                format!(
+                    "{id} may be invoked by API Gateway on {method} /{path}: only the intake and the console are on                      the API"
+                ),
             );
+            if *id == console.logical_id {
+                report.check(
+                    path.starts_with("instructor/api/"),
+                    format!("the console may be invoked on {method} /{path} only, under /instructor/api/"),
+                );
+                continue;
+            }
             permitted.push((method.to_owned(), format!("/{path}")));
             if source.contains(":None/") || source.contains("<") {
                 report.gap(
