@@ -415,3 +415,78 @@ async fn the_board_shows_the_message_as_the_chat_renders_it() {
     assert!(page.contains("asked <time datetime="), "{page}");
     running.stop().await;
 }
+
+/// The local console is the deployed console's API without the sign-in, behind the instructor page's guard: a
+/// room under review holds a question until it is approved from the console, and then it reaches the board once.
+#[tokio::test]
+async fn the_local_console_holds_a_room_under_review_until_a_question_is_approved() {
+    let running = qrelay_local::start(LocalConfig::for_tests()).await.expect("start");
+    let api = |path: &str| format!("{}/instructor/api/{path}", running.url());
+
+    let (status, page) = {
+        let response = client()
+            .get(format!("{}/instructor", running.url()))
+            .send()
+            .await
+            .expect("page");
+        (response.status().as_u16(), response.text().await.expect("text"))
+    };
+    assert_eq!(status, 200);
+    assert!(page.contains(r#""auth":"local""#), "the local page signs nobody in");
+
+    // Another site's page can't switch a room (the guard answers before the console does).
+    let (status, refused) = send(
+        client()
+            .put(api("rooms/rust-101"))
+            .header("Origin", "https://evil.example")
+            .json(&json!({ "state": "open" })),
+    )
+    .await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("cross_origin")));
+
+    let (status, switched) = send(client().put(api("rooms/rust-101")).json(&json!({ "state": "review" }))).await;
+    assert_eq!(
+        (status, switched["state"].as_str()),
+        (200, Some("review")),
+        "{switched}"
+    );
+    // The intake and the consumer trust a room's state for a second locally.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let id = ask(&running, "held for the instructor").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let (_, overview) = send(client().get(api("overview"))).await;
+        if overview["held"].as_array().is_some_and(|h| !h.is_empty()) {
+            break overview["held"].clone();
+        }
+        assert!(Instant::now() < deadline, "never held: {overview}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(held[0]["id"], id.as_str());
+    assert_eq!(running.system.board.len(), 0, "not posted while held");
+
+    for _ in 0..2 {
+        let (status, approved) = send(
+            client()
+                .post(api(&format!("rooms/rust-101/held/{id}/approve")))
+                .json(&json!({})),
+        )
+        .await;
+        assert_eq!(
+            (status, approved["status"].as_str()),
+            (200, Some("approved")),
+            "{approved}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running.system.board.len() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the approved question never reached the board"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(running.system.board.len(), 1, "approved twice, on the board once");
+    running.stop().await;
+}

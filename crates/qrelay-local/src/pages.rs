@@ -141,6 +141,7 @@ table { border-collapse:collapse; } td, th { padding:0.25rem 1rem 0.25rem 0; tex
 </style></head>
 <body><main>
 <h1>Instructor</h1>
+<p><a href="instructor">The instructor's console</a>: pause a room, review held questions, redrive (as deployed, without the sign-in). This page adds the local tools.</p>
 <div id="warnings" role="status" aria-live="polite"></div>
 <h2>Rooms</h2><ul>{{rooms}}</ul>
 <h2>Delivery</h2>

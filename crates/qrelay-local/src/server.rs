@@ -25,7 +25,7 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -123,6 +123,9 @@ fn router(system: Arc<System>, site: Arc<Site>) -> Router {
         .route("/admin/outage", post(admin_outage))
         .route("/admin/retry-now", post(admin_retry_now))
         .route("/admin/redrive", post(admin_redrive))
+        // The deployed console, without its sign-in: this machine is the instructor's.
+        .route("/instructor", get(console_page))
+        .route("/instructor/api/{*rest}", any(console_api))
         .route_layer(axum::middleware::from_fn_with_state(site.clone(), this_machine_only));
     let intake_site = site.clone();
     Router::new()
@@ -135,30 +138,52 @@ fn router(system: Arc<System>, site: Arc<Site>) -> Router {
         .with_state(system)
 }
 
-/// Everything else goes to the real intake handler, as API Gateway would send it.
-async fn intake(State(system): State<Arc<System>>, site: Arc<Site>, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
-    as_phones_see_it(&mut parts.headers, &site);
+/// The console page, as the intake serves it deployed, signing nobody in.
+async fn console_page(Query(lang): Query<Lang>) -> Response {
+    let lang = lang.lang.as_deref().unwrap_or("en");
+    Html(qrelay::console::console_page(lang, &qrelay::console::PageAuth::Local)).into_response()
+}
+
+#[derive(Deserialize)]
+struct Lang {
+    lang: Option<String>,
+}
+
+/// The console's API: the real handler, as API Gateway would send it (behind this machine's guard, not a token).
+async fn console_api(State(system): State<Arc<System>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let request = match to_lambda(parts, body).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    from_lambda(system.console.handle(request).await)
+}
+
+/// An axum request as the lambda_http request API Gateway would hand a function, or the 413 answer.
+async fn to_lambda(parts: axum::http::request::Parts, body: Body) -> Result<lambda_http::Request, Response> {
     // Larger than intake's own 16 KiB limit, so that intake is the one to answer 413 with its JSON error.
     let bytes = match to_bytes(body, 64 * 1024).await {
         Ok(bytes) => bytes,
-        Err(_) => return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(
-                serde_json::json!({"error": {"code": "payload_too_large", "message": "the request body is too large"}}),
-            ),
-        )
-            .into_response(),
+        Err(_) => {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(
+                    serde_json::json!({"error": {"code": "payload_too_large", "message": "the request body is too large"}}),
+                ),
+            )
+                .into_response());
+        }
     };
     let body = if bytes.is_empty() {
         lambda_http::Body::Empty
     } else {
         lambda_http::Body::Binary(bytes.to_vec())
     };
-    let response = system
-        .intake
-        .handle(lambda_http::Request::from_parts(parts, body))
-        .await;
+    Ok(lambda_http::Request::from_parts(parts, body))
+}
+
+/// A function's answer as an axum response.
+fn from_lambda(response: lambda_http::Response<lambda_http::Body>) -> Response {
     let (parts, body) = response.into_parts();
     let body = match body {
         lambda_http::Body::Empty => Body::empty(),
@@ -167,6 +192,17 @@ async fn intake(State(system): State<Arc<System>>, site: Arc<Site>, request: Req
         _ => Body::empty(),
     };
     Response::from_parts(parts, body)
+}
+
+/// Everything else goes to the real intake handler, as API Gateway would send it.
+async fn intake(State(system): State<Arc<System>>, site: Arc<Site>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    as_phones_see_it(&mut parts.headers, &site);
+    let request = match to_lambda(parts, body).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    from_lambda(system.intake.handle(request).await)
 }
 
 /// The intake builds the QR code's link from `Host` and `X-Forwarded-Proto`, as API Gateway gives them. Here the

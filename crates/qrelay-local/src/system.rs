@@ -6,13 +6,15 @@ use std::time::{Duration, SystemTime};
 
 use qrelay::chat::secret::StaticSecret;
 use qrelay::chat::{ChatPoster, REQUEST_TIMEOUT, http_client};
-use qrelay::consumer::{Backoff, Consumer, QueueControl, SqsQueueControl};
+use qrelay::console::{ChatInfo, Console, ConsoleAuth, DeadLetters};
+use qrelay::consumer::{Backoff, Consumer, Control, QueueControl, SqsQueueControl};
+use qrelay::control::{CachedRooms, ControlStore, DynamoStore, MemoryStore};
 use qrelay::domain::Rooms;
 use qrelay::intake::Intake;
 use qrelay::publish::{QuestionPublisher, SnsPublisher};
 use qrelay::redrive::{CopyMover, NativeMover, Queues, Redrive, RedriveError, RedriveMode, RedriveSummary};
 use qrelay_testkit::event_source::SqsPoller;
-use qrelay_testkit::world::{World, WorldSpec};
+use qrelay_testkit::world::{self, World, WorldSpec};
 
 use crate::board::{Board, ClockedPublisher, OutageSwitch};
 use crate::config::{ChatChoice, LocalConfig};
@@ -30,6 +32,8 @@ pub enum Backend {
 pub struct System {
     pub intake: Intake,
     pub consumer: Consumer,
+    /// The instructor's console API, on this machine only (no sign-in).
+    pub console: Console,
     pub backend: Backend,
     pub board: Arc<Board>,
     pub outage: Arc<OutageSwitch>,
@@ -42,6 +46,24 @@ pub struct System {
     /// The consumer's retry schedule and the receives before dead-lettering, for the instructor page's warning.
     pub retries: Retries,
 }
+
+/// More distinct questions than this in a room in one minute trip the flood breaker (the template's default).
+pub const FLOOD_THRESHOLD: u32 = 20;
+
+/// How long the intake trusts a room's state locally: a switch on the console shows on the form within a second
+/// (deployed: 10 s).
+const ROOM_STATE_TTL: Duration = Duration::from_secs(1);
+
+/// The table the runner creates at `AWS_ENDPOINT_URL` (as `events/local.env` names it).
+pub const CONTROL_TABLE: &str = "qrelay-control";
+
+/// What the system runs on: the intake's publisher, the queues, the consumer's queue control and the control store.
+type Ports = (
+    Arc<dyn QuestionPublisher>,
+    Backend,
+    Arc<dyn QueueControl>,
+    Arc<dyn ControlStore>,
+);
 
 /// How failed deliveries are retried: the schedule and the receive budget before the dead-letter queue.
 #[derive(Debug, Clone, Copy)]
@@ -83,14 +105,13 @@ impl System {
         let chat_guarantee = chat.guarantee();
         let outage = Arc::new(OutageSwitch::new(chat));
         // Every publisher tells the board when its question was asked, so the board can show them in that order.
-        let intake = |publisher: Arc<dyn QuestionPublisher>| {
-            let clocked = ClockedPublisher {
+        let clocked = |publisher: Arc<dyn QuestionPublisher>| -> Arc<dyn QuestionPublisher> {
+            Arc::new(ClockedPublisher {
                 inner: publisher,
                 board: board.clone(),
-            };
-            Intake::new(config.rooms.clone(), config.limits, Arc::new(clocked))
+            })
         };
-        let (intake, backend, queue_control): (Intake, Backend, Arc<dyn QueueControl>) = match &config.aws_endpoint {
+        let (publisher, backend, queue_control, store): Ports = match &config.aws_endpoint {
             None => {
                 let dead_letters = MemQueue::new("questions-dlq");
                 let queue = MemQueue::with_dead_letters("questions", config.max_receive_count, dead_letters.clone());
@@ -99,9 +120,10 @@ impl System {
                     dead_letters,
                 };
                 (
-                    intake(Arc::new(MemTopic(queue))),
+                    clocked(Arc::new(MemTopic(queue))),
                     Backend::Memory(queues.clone()),
                     Arc::new(queues),
+                    Arc::new(MemoryStore::new()),
                 )
             }
             Some(endpoint) => {
@@ -112,6 +134,8 @@ impl System {
                     ..WorldSpec::named("qrelay-questions")
                 };
                 let world = World::create(&sdk, &spec).await?;
+                let table = world::create_control_table(&sdk, CONTROL_TABLE).await?;
+                let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
                 let publisher = SnsPublisher::new(world.sns.clone(), world.topic_arn.clone());
                 // The consumer Lambda's own queue control, which builds its client on first use.
                 let control = SqsQueueControl::lazy(sdk, &world.queue_url, &world.dlq_url);
@@ -120,16 +144,55 @@ impl System {
                     poller,
                     queues: world.redrive_queues(),
                 };
-                (intake(Arc::new(publisher)), backend, Arc::new(control))
+                (
+                    clocked(Arc::new(publisher)),
+                    backend,
+                    Arc::new(control),
+                    Arc::new(store),
+                )
             }
         };
+        let intake = Intake::new(config.rooms.clone(), config.limits, publisher.clone())
+            .with_control(Arc::new(CachedRooms::new(store.clone(), ROOM_STATE_TTL)));
+        let dead_letters: Arc<dyn DeadLetters> = match &backend {
+            Backend::Memory(queues) => Arc::new(Redrive::new(
+                queues.clone(),
+                queues.clone(),
+                NoNativeMover,
+                RedriveMode::Copy,
+            )),
+            Backend::Aws { queues, .. } => Arc::new(Redrive::new(
+                queues.clone(),
+                CopyMover(queues.clone()),
+                NativeMover(queues.clone()),
+                RedriveMode::Copy,
+            )),
+        };
+        let console = Console::new(
+            config.rooms.clone(),
+            store.clone(),
+            publisher,
+            dead_letters,
+            ChatInfo {
+                label: chat_label,
+                guarantee: chat_guarantee,
+            },
+            FLOOD_THRESHOLD,
+            ConsoleAuth::Local,
+        );
         let consumer = Consumer::new(
             config.rooms.clone(),
             config.time_zone.clone(),
             config.backoff,
             outage.clone(),
             queue_control,
-        );
+        )
+        .with_control(Control {
+            // The consumer's own cache, as a Lambda's: a switch reaches it within a second here.
+            rooms: Arc::new(CachedRooms::new(store, ROOM_STATE_TTL)),
+            flood_threshold: FLOOD_THRESHOLD,
+            held_for: Duration::from_secs(14 * 86_400),
+        });
         let consumer = if config.emit_metrics {
             consumer
         } else {
@@ -138,6 +201,7 @@ impl System {
         Ok(Self {
             intake,
             consumer,
+            console,
             backend,
             board,
             outage,

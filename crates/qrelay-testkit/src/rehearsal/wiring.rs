@@ -450,14 +450,28 @@ pub fn environment(
             .into_iter()
             .filter(|id| stack.filled.contains(id))
             .collect();
-        // What the process gets is moto's value, as text; the template's only where moto dropped it.
+        // What the process gets is moto's value, as text; the template's only where moto dropped it, or left a
+        // `Fn::Sub` of a skipped resource unresolved (`${InstructorUserPool}`).
+        let unresolved_sub =
+            |text: &str| !via_filled.is_empty() && via_filled.iter().any(|id| text.contains(&format!("${{{id}}}")));
         let passed = match live.get(name) {
+            Some(Value::String(text)) if unresolved_sub(text) => resolved.clone(),
             Some(Value::String(text)) => text.clone(),
             Some(other) => other.to_string(),
             None => resolved.clone(),
         };
         match live.get(name) {
             Some(Value::String(text)) if *text == resolved => {}
+            Some(Value::String(text)) if unresolved_sub(text) => {
+                report.gap(
+                    "leaves a Fn::Sub of a skipped resource unresolved in a function's environment (${Resource})",
+                    "resolving the transformed template's value against the resource the rehearsal created",
+                );
+                report.note(format!(
+                    "{}: {name} was {text:?} in moto; filled with {resolved}",
+                    spec.binary
+                ));
+            }
             Some(Value::Number(_)) if passed == resolved => report.gap(
                 "keeps a Number parameter's value as a JSON number in a function's environment",
                 "passing it as the text Lambda would (it has only strings)",
@@ -783,7 +797,7 @@ pub fn check_api(
                     .is_some_and(|a| a.len() == 1 && a[0] == client.as_str())
                 && authorizer["identitySource"] == "$request.header.Authorization",
             format!(
-                "{id}: the {CONSOLE_AUTHORIZER} authorizer accepts ID tokens of this stack's pool ({issuer}) for its                  console client ({client}) only: {authorizer}"
+                "{id}: the {CONSOLE_AUTHORIZER} authorizer accepts ID tokens of this stack's pool ({issuer}) for its console client ({client}) only: {authorizer}"
             ),
         );
         for (path, methods) in body["paths"].as_object().into_iter().flatten() {
@@ -885,7 +899,7 @@ pub fn check_api(
                     && statement["Principal"]["Service"] == "apigateway.amazonaws.com"
                     && statement["Action"] == "lambda:InvokeFunction",
                 format!(
-                    "{id} may be invoked by API Gateway on {method} /{path}: only the intake and the console are on                      the API"
+                    "{id} may be invoked by API Gateway on {method} /{path}: only the intake and the console are on the API"
                 ),
             );
             if *id == console.logical_id {

@@ -79,6 +79,10 @@ const EN: &[(&str, &str)] = &[
     ),
     ("move_back", "Move them back"),
     ("moved", "Moved {n} question(s) back; {remaining} remain."),
+    (
+        "local_tools",
+        "Local tools: simulate a chat outage, retry now, the queue's depths",
+    ),
 ];
 
 const JA: &[(&str, &str)] = &[
@@ -145,6 +149,10 @@ const JA: &[(&str, &str)] = &[
     ("would_move", "{n} 件をチャットへ戻します。チャットは復旧していますか？"),
     ("move_back", "チャットへ戻す"),
     ("moved", "{n} 件を戻しました。残り {remaining} 件。"),
+    (
+        "local_tools",
+        "ローカル用の道具：チャット停止の再現、すぐに再送、キューの状況",
+    ),
 ];
 
 /// The console page in `lang` (`ja` or `en`), signing in as `auth` says.
@@ -172,6 +180,7 @@ pub fn console_page(lang: &str, auth: &PageAuth) -> String {
         .replace("{{description}}", &escape(&word("description")))
         .replace("{{nav_label}}", &escape(&word("nav_label")))
         .replace("{{noscript}}", &escape(&word("noscript")))
+        .replace("{{local_tools}}", &escape(&word("local_tools")))
         .replace("{{other_lang}}", other)
         .replace("{{other_language_name}}", other_name)
         .replace("{{config}}", &config)
