@@ -479,7 +479,7 @@ async fn the_local_console_holds_a_room_under_review_until_a_question_is_approve
         );
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while running.system.board.len() == 0 {
+    while running.system.board.is_empty() {
         assert!(
             Instant::now() < deadline,
             "the approved question never reached the board"
