@@ -164,7 +164,8 @@ async fn a_student_asks_from_a_phone_and_the_question_reaches_the_board_once_eve
     let driver = Driver::start().await;
     let profile = std::env::temp_dir().join(format!("qrelay-chromium-{}", std::process::id()));
     let browser = driver.browser(&profile).await;
-    let result = scenario(&browser, &running).await;
+    scenario(&browser, &running).await;
+    let result = console_scenario(&browser, &running).await;
     browser.close().await.expect("close the browser");
     let _ = std::fs::remove_dir_all(&profile);
     running.stop().await;
@@ -229,4 +230,143 @@ async fn scenario(browser: &Client, running: &Running) {
             .count();
         assert_eq!(copies, 1, "question {n} once: {texts:?}");
     }
+}
+
+/// The instructor's console on the local runner, in the same browser (one Chromium per run): a paused room as the
+/// student's page sees it, and open again; a room under review whose questions wait until one is approved and one
+/// rejected; a dead letter moved back after a dry run. A screenshot of the console is kept.
+async fn console_scenario(browser: &Client, running: &Running) {
+    let console = format!("{}/instructor?lang=en", running.url());
+    // Paused: the student's form says so, and a question sent anyway is refused with the text kept.
+    switch_room(browser, &console, "paused").await;
+    browser
+        .goto(&format!("{}/r/rust-101", running.url()))
+        .await
+        .expect("form");
+    wait_for_text(browser, "body", "一時停止").await;
+    let textarea = browser.find(Locator::Css("#text")).await.expect("textarea");
+    textarea.send_keys("止まっていますか").await.expect("typing");
+    browser
+        .find(Locator::Css("#send"))
+        .await
+        .expect("send")
+        .click()
+        .await
+        .expect("click");
+    wait_for_text(browser, "#status", "一時停止").await;
+    let kept = browser
+        .find(Locator::Css("#text"))
+        .await
+        .expect("textarea")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("止まっていますか"), "the text is kept");
+
+    // Review: two questions wait for the instructor; one is approved, one rejected.
+    switch_room(browser, &console, "review").await;
+    let before = running.system.board.len();
+    ask(browser, running, "確認してから投稿される質問").await;
+    ask(browser, running, "投稿されない質問").await;
+    browser.goto(&console).await.expect("console");
+    wait_for_text(browser, "#held", "投稿されない質問").await;
+    std::fs::write(
+        artifacts().join("console-phone.png"),
+        browser.screenshot().await.expect("png"),
+    )
+    .expect("save");
+    for (text, action) in [
+        ("確認してから投稿される質問", "Approve"),
+        ("投稿されない質問", "Reject"),
+    ] {
+        let items = browser.find_all(Locator::Css("#held li")).await.expect("held");
+        let mut clicked = false;
+        for item in items {
+            if item.text().await.unwrap_or_default().contains(text) {
+                for button in item.find_all(Locator::Css("button")).await.expect("buttons") {
+                    if button.text().await.unwrap_or_default() == action {
+                        button.click().await.expect("click");
+                        clicked = true;
+                        break;
+                    }
+                }
+                break;
+            }
+        }
+        assert!(clicked, "no {action} button for {text:?}");
+        wait_for_text(
+            browser,
+            "#status",
+            if action == "Approve" { "Approved" } else { "Rejected" },
+        )
+        .await;
+    }
+    let texts = board_texts(browser, running, before + 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let texts = if texts.len() > before + 1 {
+        texts
+    } else {
+        board_texts(browser, running, before + 1).await
+    };
+    assert_eq!(
+        texts.len(),
+        before + 1,
+        "only the approved question is posted: {texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("確認してから投稿される質問")),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("投稿されない質問")), "{texts:?}");
+    switch_room(browser, &console, "open").await;
+
+    // A dead letter, as a long outage leaves one: the console counts it, shows the dry run, then moves it back.
+    let qrelay_local::Backend::Memory(queues) = &running.system.backend else {
+        panic!("the browser test runs on the in-process queue");
+    };
+    let dead = qrelay_testkit::samples::question("rust-101", "長い停止で届かなかった質問");
+    queues.dead_letters.send(
+        qrelay::domain::QuestionMessage::from(&dead).to_json(),
+        std::collections::HashMap::new(),
+    );
+    browser.goto(&console).await.expect("console");
+    wait_for_text(browser, "#dead-summary", "1 question(s) could not reach the chat").await;
+    browser
+        .find(Locator::Css("#dry-run"))
+        .await
+        .expect("dry run")
+        .click()
+        .await
+        .expect("click");
+    wait_for_text(browser, "#dry-run-result", "1 question(s) would move back").await;
+    browser
+        .find(Locator::Css("#move-back"))
+        .await
+        .expect("move")
+        .click()
+        .await
+        .expect("click");
+    wait_for_text(browser, "#status", "Moved 1 question(s) back").await;
+    let texts = board_texts(browser, running, before + 2).await;
+    assert!(
+        texts.iter().any(|t| t.contains("長い停止で届かなかった質問")),
+        "{texts:?}"
+    );
+}
+
+/// Switches room rust-101 on the console page at `console`, and waits until the form would see it.
+async fn switch_room(browser: &Client, console: &str, state: &str) {
+    browser.goto(console).await.expect("console");
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("input[name='state-rust-101'][value='{state}']")))
+        .await
+        .expect("the room's switch")
+        .click()
+        .await
+        .expect("click");
+    wait_for_text(browser, "#status", "Room rust-101 is").await;
+    // The intake and the consumer trust a room's state for a second locally (10 s deployed).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 }
