@@ -206,6 +206,10 @@ mod tests {
                 r#"{"error":{"code":"not_found","message":"no such page"}}"#,
             ),
             (
+                IntakeError::RoomPaused,
+                r#"{"error":{"code":"room_paused","message":"questions to this room are paused by the instructor; keep your text and send it again later"}}"#,
+            ),
+            (
                 IntakeError::Unavailable(anyhow::anyhow!("SNS is down")),
                 r#"{"error":{"code":"unavailable","message":"the question could not be queued right now; please try again"}}"#,
             ),
