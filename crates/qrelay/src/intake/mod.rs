@@ -24,11 +24,11 @@ use tracing::{Instrument, error, info, info_span};
 use crate::control::{CachedRooms, RoomState};
 use crate::domain::{Limits, QuestionId, QuestionMessage, Room, RoomName, Rooms};
 use crate::publish::QuestionPublisher;
-use error::IntakeError;
+use error::{ErrorCode, IntakeError};
 use lang::Lang;
 use page::{FormState, PageLinks};
-use request::{accepts_html, public_base_url, query_param, route_path};
-use response::{html, html_error, json, json_error, see_other_after_sending};
+use request::{accepts_html, base_path, has_cookie, public_base_url, query_param, route_path};
+use response::{SENT_COOKIE, clear_sent_cookie, html, html_error, json, json_error, see_other_after_sending};
 use submission::Encoding;
 
 /// The intake function's handler with what it needs, built once per execution environment.
@@ -103,27 +103,31 @@ impl Intake {
             "/" | "" => Route::Form(None),
             "/questions" => Route::Questions,
             "/instructor" => return self.console(&req),
+            "/favicon.ico" => Route::Favicon,
             p => match p
                 .strip_prefix("/r/")
                 .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
             {
                 Some((room, "")) if !room.is_empty() => Route::Form(Some(room)),
                 Some((room, "qr.svg")) if !room.is_empty() => Route::QrCode(room),
+                Some((room, "join")) if !room.is_empty() => Route::Join(room),
                 _ => return self.error_response(&req, &IntakeError::NotFound),
             },
         };
         match (route, req.method()) {
-            (Route::Form(room), &Method::GET) => self.form(&req, room).await,
+            (Route::Form(room), &Method::GET) => self.form(&req, &path, room).await,
             (Route::QrCode(room), &Method::GET) => self.qr_code(&req, &path, room),
-            (Route::Questions, &Method::POST) => self.submit(&req).await,
-            (Route::Form(_) | Route::QrCode(_), _) => {
+            (Route::Join(room), &Method::GET) => self.join(&req, &path, room),
+            (Route::Favicon, &Method::GET) => response::favicon(),
+            (Route::Questions, &Method::POST) => self.submit(&req, &path).await,
+            (Route::Form(_) | Route::QrCode(_) | Route::Join(_) | Route::Favicon, _) => {
                 self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "GET" })
             }
             (Route::Questions, _) => self.error_response(&req, &IntakeError::MethodNotAllowed { allow: "POST" }),
         }
     }
 
-    async fn form(&self, req: &Request, room: Option<&str>) -> Response<Body> {
+    async fn form(&self, req: &Request, route_path: &str, room: Option<&str>) -> Response<Body> {
         let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
         let (room, links) = match room {
             None => (self.rooms.default_room(), LINKS_FROM_ROOT),
@@ -140,15 +144,37 @@ impl Intake {
         };
         // A paused room's form says so before anyone types (the post would be refused the same way).
         let paused = self.paused(room.name()).await;
+        // "Sent" only right after the redirect that set the one-time cookie; the page clears it, so the same
+        // `?sent=1` address opened again (a reload, the history, a shared link) claims nothing.
+        let just_sent = query_param(req, "sent").is_some() && has_cookie(req, SENT_COOKIE, "1");
         let state = FormState {
-            sent: query_param(req, "sent").is_some() && !paused,
+            sent: just_sent && !paused,
             error: paused.then_some(error::ErrorCode::RoomPaused),
+            indexable: links.form.is_empty(),
             ..FormState::default()
         };
-        html(
+        let mut response = html(
             StatusCode::OK,
             self.render(lang, room, &links, QuestionId::new_random(), &state),
-        )
+        );
+        if just_sent {
+            clear_sent_cookie(&mut response, &base_path(req, route_path));
+        }
+        response
+    }
+
+    /// The join screen of a room, to project at the start of class.
+    fn join(&self, req: &Request, route_path: &str, room: &str) -> Response<Body> {
+        let Some(room) = self.rooms.get(room) else {
+            return self.error_response(req, &IntakeError::NotFound);
+        };
+        let lang = Lang::negotiate(query_param(req, "lang").as_deref(), req.headers());
+        let link = format!("{}/r/{}", public_base_url(req, route_path), room.name());
+        let Some(qr) = qr::svg_element(&link) else {
+            return json_error(&IntakeError::NotFound);
+        };
+        let short = link.split_once("://").map_or(link.as_str(), |(_, rest)| rest);
+        html(StatusCode::OK, page::render_join(lang, room, &qr, short))
     }
 
     /// The instructor's console page, if this deployment has a console.
@@ -201,9 +227,36 @@ impl Intake {
         page::render_form(lang, room, links, self.limits, &submission_id.to_string(), state)
     }
 
-    async fn submit(&self, req: &Request) -> Response<Body> {
+    async fn submit(&self, req: &Request, route_path: &str) -> Response<Body> {
         let (form, encoding) = match submission::decode(req.headers(), req.body().as_ref()) {
             Ok(decoded) => decoded,
+            Err(IntakeError::PayloadTooLarge) if accepts_html(req.headers()) => {
+                info!(
+                    outcome = "rejected",
+                    code = ErrorCode::PayloadTooLarge.as_str(),
+                    "question refused"
+                );
+                // A paste far over the limit without JavaScript: give the text back, refused, rather than a bare
+                // 413 that loses it.
+                return match submission::decode_oversized_form(req.headers(), req.body().as_ref()) {
+                    Some(form) => {
+                        let lang = Lang::negotiate(form.lang.as_deref(), req.headers());
+                        let text = form.text.clone().unwrap_or_default();
+                        let e = IntakeError::TextTooLong {
+                            max: self.limits.question_chars,
+                            actual: text.chars().count(),
+                        };
+                        let kept = Kept {
+                            nickname: form.nickname.clone().unwrap_or_default(),
+                            room: form.room.clone(),
+                            submission_id: form.submission_id(),
+                            text,
+                        };
+                        self.form_error(lang, &kept, kept.submission_id, &e)
+                    }
+                    None => json_error(&IntakeError::PayloadTooLarge),
+                };
+            }
             Err(e) => {
                 info!(outcome = "rejected", code = e.code().as_str(), "question refused");
                 return self.error_response(req, &e);
@@ -253,7 +306,11 @@ impl Intake {
             Ok(message_id) => {
                 info!(outcome = "queued", sns_message_id = %message_id, "question queued");
                 if as_html {
-                    return see_other_after_sending(&self.form_link_from_root(kept.room.as_deref()), lang);
+                    return see_other_after_sending(
+                        &self.form_link_from_root(kept.room.as_deref()),
+                        lang,
+                        &base_path(req, route_path),
+                    );
                 }
                 json(
                     StatusCode::ACCEPTED,
@@ -317,6 +374,7 @@ impl Intake {
             nickname: &kept.nickname,
             error: Some(e.code()),
             sent: false,
+            indexable: false,
         };
         let submission_id = submission_id.unwrap_or_else(QuestionId::new_random);
         html_error(e, self.render(lang, room, &links, submission_id, &state))
@@ -335,6 +393,8 @@ impl Intake {
 enum Route<'a> {
     Form(Option<&'a str>),
     QrCode(&'a str),
+    Join(&'a str),
+    Favicon,
     Questions,
 }
 

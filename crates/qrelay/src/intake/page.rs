@@ -17,6 +17,8 @@ pub(crate) struct FormState<'a> {
     pub(crate) error: Option<ErrorCode>,
     /// Whether to say the previous question was queued.
     pub(crate) sent: bool,
+    /// Whether search engines may index the page (the site's root form); a room's pages are not for them.
+    pub(crate) indexable: bool,
 }
 
 /// Links on a rendered page, relative to the URL it is served at, so the page works behind any API Gateway stage
@@ -45,7 +47,11 @@ pub(crate) fn render_form(
         (None, true) => ("ok", s.sent),
         (None, false) => ("", ""),
     };
-    let vars: [(&str, String); 19] = [
+    let vars: [(&str, String); 23] = [
+        ("robots", robots(state.indexable).into()),
+        ("description", s.description.into()),
+        ("favicon", FAVICON_DATA_URL.into()),
+        ("no_script", s.no_script.into()),
         ("lang", lang.code().into()),
         ("other_lang", lang.other().code().into()),
         ("other_lang_name", Strings::of(lang.other()).language_name.into()),
@@ -83,15 +89,73 @@ pub(crate) fn render_form(
     html
 }
 
-/// A small page for browsers asking for something that does not exist.
+/// A small page for browsers asking for something that does not exist: a heading and the message in a main
+/// landmark, not indexed.
 pub(crate) fn render_not_found(lang: Lang) -> String {
     let s = Strings::of(lang);
-    let mut html = format!("<!doctype html><html lang=\"{}\"><meta charset=\"utf-8\">", lang.code());
-    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>404</title><p>");
-    escape_into(&mut html, s.errors.get(ErrorCode::NotFound));
-    html.push_str("</p></html>");
+    let message = s.errors.get(ErrorCode::NotFound);
+    let mut html = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">",
+        lang.code()
+    );
+    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    html.push_str("<meta name=\"robots\" content=\"noindex\">");
+    html.push_str(&format!("<link rel=\"icon\" href=\"{FAVICON_DATA_URL}\"><title>404 · "));
+    escape_into(&mut html, message);
+    html.push_str("</title><style>body{font:17px/1.5 system-ui,sans-serif;margin:0;padding:1rem}</style></head>");
+    html.push_str("<body><main><h1>404</h1><p>");
+    escape_into(&mut html, message);
+    html.push_str("</p></main></body></html>");
     html
 }
+
+/// The join screen of `room`, for the instructor to project at the start of class: the room's name, its QR code
+/// (`qr_svg`, an `<svg>` element that scales) filling most of the screen and `short_link`, the form's address
+/// without its scheme, in large type.
+pub(crate) fn render_join(lang: Lang, room: &Room, qr_svg: &str, short_link: &str) -> String {
+    let s = Strings::of(lang);
+    let mut html = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">",
+        lang.code()
+    );
+    html.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    html.push_str("<meta name=\"robots\" content=\"noindex\">");
+    html.push_str(&format!("<link rel=\"icon\" href=\"{FAVICON_DATA_URL}\"><title>"));
+    escape_into(&mut html, &format!("{} · {}", s.title, room.name()));
+    html.push_str("</title><style>");
+    html.push_str(JOIN_STYLE);
+    html.push_str("</style></head><body><main><h1>");
+    escape_into(&mut html, s.title);
+    html.push_str(" · <span class=\"room\">");
+    escape_into(&mut html, room.name().as_ref());
+    html.push_str("</span></h1><div class=\"qr\" role=\"img\" aria-label=\"QR: ");
+    escape_into(&mut html, short_link);
+    html.push_str("\">");
+    html.push_str(qr_svg);
+    html.push_str("</div><p class=\"hint\">");
+    escape_into(&mut html, s.join_hint);
+    html.push_str("</p><p class=\"link\">");
+    escape_into(&mut html, short_link);
+    html.push_str("</p></main></body></html>");
+    html
+}
+
+const JOIN_STYLE: &str = "*{box-sizing:border-box}html,body{height:100%;margin:0}\
+body{background:#fff;color:#000;font-family:system-ui,\"Hiragino Sans\",\"Noto Sans JP\",sans-serif}\
+main{height:100%;display:flex;flex-direction:column;align-items:center;justify-content:center;padding:1vh 2vw}\
+h1{font-size:4vh;margin:0 0 1vh;text-align:center}.room{font-family:ui-monospace,monospace}\
+.qr svg{display:block;width:72vh;height:72vh;max-width:90vw;max-height:90vw}\
+.hint{font-size:2.6vh;margin:1vh 0 0;text-align:center}\
+.link{font-size:6vh;font-weight:700;margin:0;font-family:ui-monospace,monospace;word-break:break-all;text-align:center}";
+
+/// `<meta name="robots">` for a page.
+fn robots(indexable: bool) -> &'static str {
+    if indexable { "index" } else { "noindex" }
+}
+
+/// The site's icon, a white question mark on the form's blue, for `<link rel="icon">` (base64, so that the page
+/// holds no URL but its own).
+pub(crate) const FAVICON_DATA_URL: &str = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9IjAgMCAxNiAxNiI+PHJlY3Qgd2lkdGg9IjE2IiBoZWlnaHQ9IjE2IiByeD0iMyIgZmlsbD0iIzBiNTdkMCIvPjxwYXRoIGQ9Ik01IDZhMyAzIDAgMSAxIDQgMi44VjEwSDdWNy41YTEuNSAxLjUgMCAxIDAtLjUtMS41eiBNNyAxMWgydjJIN3oiIGZpbGw9IiNmZmYiLz48L3N2Zz4=";
 
 const TEMPLATE: &str = include_str!("form.html");
 

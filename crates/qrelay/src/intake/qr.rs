@@ -16,6 +16,14 @@ pub(crate) fn svg(text: &str) -> Option<String> {
     )
 }
 
+/// The same QR code as an `<svg>` element to embed in a page (no XML declaration), scaling to the size CSS gives
+/// it.
+pub(crate) fn svg_element(text: &str) -> Option<String> {
+    let svg = svg(text)?;
+    let start = svg.find("<svg")?;
+    Some(svg[start..].to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,9 +21,11 @@ pub(crate) fn query_param(req: &Request, name: &str) -> Option<String> {
 /// routes (what the raw path has before `route_path`).
 pub(crate) fn public_base_url(req: &Request, route_path: &str) -> String {
     let headers = req.headers();
+    // API Gateway and browsers send Host; a request built from a full URI (a test, a proxy) has it there.
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("localhost");
     let local = host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
     let scheme = headers
@@ -34,6 +36,25 @@ pub(crate) fn public_base_url(req: &Request, route_path: &str) -> String {
     let full = if raw.is_empty() { req.uri().path() } else { raw };
     let prefix = full.strip_suffix(route_path).unwrap_or_default().trim_end_matches('/');
     format!("{scheme}://{host}{prefix}")
+}
+
+/// The path in front of our routes (API Gateway's stage or a base path), ending in `/`: the `Path` of a cookie
+/// meant for every page of the site.
+pub(crate) fn base_path(req: &Request, route_path: &str) -> String {
+    let raw = req.raw_http_path();
+    let full = if raw.is_empty() { req.uri().path() } else { raw };
+    let prefix = full.strip_suffix(route_path).unwrap_or_default().trim_end_matches('/');
+    format!("{prefix}/")
+}
+
+/// Whether the request carries the cookie `name=value`.
+pub(crate) fn has_cookie(req: &Request, name: &str, value: &str) -> bool {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim().split_once('=') == Some((name, value)))
 }
 
 /// Whether the client asked for HTML (a browser), rather than JSON (the form's script, or any other client).

@@ -22,6 +22,19 @@ pub(crate) struct Strings {
     pub(crate) sending: &'static str,
     pub(crate) sent: &'static str,
     pub(crate) anonymous: &'static str,
+    /// The page's `meta description`.
+    pub(crate) description: &'static str,
+    /// Said by the script when the text changed since a send whose answer never came: it goes as a new question.
+    pub(crate) edited: &'static str,
+    /// Announced to screen readers when the question nears the limit (`{n}` characters left).
+    pub(crate) near_limit: &'static str,
+    /// Announced to screen readers when the question is over the limit (`{n}` characters too many).
+    pub(crate) over_limit: &'static str,
+    /// Shown only without JavaScript: what a throttled send (API Gateway's own 429, which the page can't style)
+    /// looks like and what to do.
+    pub(crate) no_script: &'static str,
+    /// The join screen's line under the QR code.
+    pub(crate) join_hint: &'static str,
     /// Shown by the script when the server could not be reached at all.
     pub(crate) network: &'static str,
     pub(crate) errors: ErrorMessages,
@@ -59,7 +72,7 @@ impl Strings {
     }
 
     /// The strings the script needs, as a JSON object safe to embed in a `<script>` element:
-    /// `{"sending", "sent", "network", "errors": {<code>: <message>, ...}}` with every [`ErrorCode`].
+    /// `{"sending", "sent", "network", "edited", "near_limit", "over_limit", "errors": {<code>: <message>, ...}}` with every [`ErrorCode`].
     pub(crate) fn script_json(&self) -> String {
         let errors: serde_json::Map<_, _> = ErrorCode::ALL
             .iter()
@@ -69,6 +82,9 @@ impl Strings {
             "sending": self.sending,
             "sent": self.sent,
             "network": self.network,
+            "edited": self.edited,
+            "near_limit": self.near_limit,
+            "over_limit": self.over_limit,
             "errors": errors,
         })
         .to_string()
@@ -104,9 +120,15 @@ static JA: Strings = Strings {
     nickname_label: "ニックネーム（任意）",
     send: "送信",
     sending: "送信中…",
-    sent: "送信しました。まもなくチャットに表示されます。",
-    anonymous: "匿名です：名前・IPアドレス・端末の情報はチャットに送られません。",
-    network: "サーバーに接続できませんでした。入力した質問は残っています。もう一度送信してください。",
+    sent: "送信しました。質問はチャットに表示されます（チャットが止まっている場合は、復旧しだい表示されます）。",
+    anonymous: "匿名です：あなたを特定できる情報（名前・IPアドレス・端末の情報）は保存も記録もされず、講師には誰が質問したかわかりません。ニックネームを書いた場合は、質問と一緒に表示されます。",
+    description: "講義中に匿名で質問を送るフォームです。",
+    edited: "前回の送信の後に質問が変わったので、新しい質問として送信します。",
+    near_limit: "残り{n}文字です。",
+    over_limit: "{n}文字多すぎます。",
+    no_script: "送信後に「Too Many Requests」と表示されたら、混み合っています。ブラウザの「戻る」で質問に戻り、少し待ってからもう一度送信してください。",
+    join_hint: "スマートフォンのカメラでQRコードを読み取るか、このアドレスを開いてください",
+    network: "サーバーから応答がありませんでした。入力した質問は残っています。もう一度送信してください。",
     errors: ErrorMessages {
         unavailable: "いま質問を受け付けられませんでした。入力した質問は残っています。少し待ってもう一度送信してください。",
         empty_text: "質問を入力してください。",
@@ -131,9 +153,15 @@ static EN: Strings = Strings {
     nickname_label: "Nickname (optional)",
     send: "Send",
     sending: "Sending…",
-    sent: "Sent! Your question will appear in the chat shortly.",
-    anonymous: "Anonymous: your name, IP address and device are never sent to the chat.",
-    network: "Could not reach the server. Your question is still here; please send it again.",
+    sent: "Sent. Your question will appear in the chat (if the chat is down, as soon as it is back).",
+    anonymous: "Anonymous: nothing that identifies you (name, IP address, device) is stored or logged, and the instructor can't see who asked. A nickname, if you give one, is shown with your question.",
+    description: "A form for asking questions anonymously during class.",
+    edited: "Your question changed since the last send, so it goes as a new question.",
+    near_limit: "{n} characters left.",
+    over_limit: "{n} characters too many.",
+    no_script: "If you see \"Too Many Requests\" after sending, the class is busy: go back to your question with the browser's Back button, wait a moment and send it again.",
+    join_hint: "Scan the QR code with your phone's camera, or open this address",
+    network: "The server did not answer. Your question is still here; please send it again.",
     errors: ErrorMessages {
         unavailable: "Your question could not be taken right now. It is still here; please wait a moment and send it again.",
         empty_text: "Please type your question.",
@@ -202,6 +230,12 @@ mod tests {
                 s.sent,
                 s.anonymous,
                 s.network,
+                s.description,
+                s.edited,
+                s.near_limit,
+                s.over_limit,
+                s.no_script,
+                s.join_hint,
             ]
         };
         for (i, (ja, en)) in page(ja).into_iter().zip(page(en)).enumerate() {

@@ -60,6 +60,19 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, IntakeError> {
     }
 }
 
+/// Largest form-encoded body still read to give its text back after refusing it as too large (a no-JS paste far
+/// over the limit): kept text is better than a bare 413, and nothing from it is published.
+pub(crate) const MAX_KEPT_FORM_BYTES: usize = 60 * 1024;
+
+/// The fields of a form-encoded `body` over [`MAX_BODY_BYTES`] but within [`MAX_KEPT_FORM_BYTES`], to put back
+/// into the form; `None` for any other body.
+pub(crate) fn decode_oversized_form(headers: &HeaderMap, body: &[u8]) -> Option<IntakeForm> {
+    if encoding(headers).ok()? != Encoding::Form || body.len() > MAX_KEPT_FORM_BYTES {
+        return None;
+    }
+    serde_urlencoded::from_bytes(body).ok()
+}
+
 impl IntakeForm {
     /// The posted `submission_id`, if it is one qrelay could have made (a UUID v4); `None` when absent or invalid.
     pub(crate) fn submission_id(&self) -> Option<QuestionId> {

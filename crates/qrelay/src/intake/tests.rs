@@ -389,7 +389,189 @@ async fn query_parameters_work_without_api_gateway_too() {
         .expect("request");
     let html = body_text(&intake_with(Arc::default()).handle(request).await);
     assert!(html.contains("<html lang=\"en\">"), "?lang=en read from the URI");
-    assert!(html.contains("Sent!"), "?sent=1 read from the URI");
+}
+
+fn get(uri: &str, cookie: Option<&str>) -> Request {
+    let mut request = http::Request::builder()
+        .uri(format!("http://127.0.0.1:3000{uri}"))
+        .header("accept", "text/html");
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.body(Body::Empty).expect("request")
+}
+
+#[tokio::test]
+async fn sent_is_said_once_right_after_the_redirect_and_not_by_a_reopened_link() {
+    let intake = intake_with(Arc::default());
+    let sent = strings::Strings::of(Lang::En).sent;
+
+    let redirect = intake.handle(event!("intake-post-form.json")).await;
+    assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
+    let cookie = header(&redirect, "set-cookie").expect("the redirect sets the one-time cookie");
+    assert!(
+        cookie.starts_with("qrelay_sent=1;") && cookie.contains("Path=/") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+
+    // The notice is the status paragraph's text (the script carries the word too, for its own use).
+    let notice = format!(r#"role="status" aria-live="polite">{sent}</p>"#);
+    let right_after = intake.handle(get("/?sent=1&lang=en", Some("qrelay_sent=1"))).await;
+    assert!(
+        body_text(&right_after).contains(&notice),
+        "confirmed right after the redirect"
+    );
+    let cleared = header(&right_after, "set-cookie").expect("the page clears the cookie");
+    assert!(
+        cleared.starts_with("qrelay_sent=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+
+    let reopened = body_text(&intake.handle(get("/?sent=1&lang=en", None)).await);
+    assert!(
+        !reopened.contains(&notice) && reopened.contains(r#"aria-live="polite"></p>"#),
+        "a reopened ?sent=1 link claims nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_one_time_cookie_is_scoped_to_the_stage() {
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/intake-post-form.json")).expect("json");
+    event["rawPath"] = "/prod/questions".into();
+    event["requestContext"]["stage"] = "prod".into();
+    let response = intake_with(Arc::default())
+        .handle(lambda_http::request::from_str(&event.to_string()).expect("event"))
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = header(&response, "set-cookie").expect("cookie");
+    assert!(cookie.contains("Path=/prod/;"), "{cookie}");
+}
+
+#[tokio::test]
+async fn the_join_screen_shows_the_room_its_qr_code_and_the_short_link() {
+    let intake = intake_with(Arc::default());
+    for (lang, words) in [("ja", "匿名で質問する"), ("en", "Ask a question anonymously")] {
+        let response = intake.handle(get(&format!("/r/rust-101/join?lang={lang}"), None)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{lang}");
+        assert_eq!(header(&response, "content-type"), Some("text/html; charset=utf-8"));
+        let html = body_text(&response);
+        assert!(
+            html.contains(&format!("<html lang=\"{lang}\">")) && html.contains(words),
+            "{lang}"
+        );
+        assert!(html.contains("rust-101"), "the room's name");
+        assert!(html.contains("<svg") && !html.contains("<?xml"), "the QR code inline");
+        assert!(
+            html.contains("<p class=\"link\">127.0.0.1:3000/r/rust-101</p>"),
+            "the short link"
+        );
+        assert!(html.contains("<main>") && html.contains("<h1>"), "landmark and heading");
+    }
+    let unknown = intake.handle(get("/r/python/join", None)).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_join_screen_links_through_the_stage() {
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../events/intake-get-form.json")).expect("json");
+    event["rawPath"] = "/prod/r/rust-101/join".into();
+    event["requestContext"]["stage"] = "prod".into();
+    event["headers"]["host"] = "abc.example.com".into();
+    let html = body_text(
+        &intake_with(Arc::default())
+            .handle(lambda_http::request::from_str(&event.to_string()).expect("event"))
+            .await,
+    );
+    assert!(html.contains("abc.example.com/prod/r/rust-101</p>"), "{html}");
+}
+
+#[tokio::test]
+async fn favicon_ico_is_an_icon() {
+    let response = intake_with(Arc::default()).handle(get("/favicon.ico", None)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), Some("image/x-icon"));
+    let bytes = response.body().as_ref();
+    assert_eq!(&bytes[..6], &[0, 0, 1, 0, 1, 0], "an ICO with one image");
+    let size = u32::from_le_bytes(bytes[14..18].try_into().expect("4 bytes")) as usize;
+    assert_eq!(bytes.len(), 22 + size, "the directory's size matches the image");
+}
+
+#[tokio::test]
+async fn the_404_page_has_a_main_landmark_and_a_heading() {
+    let response = intake_with(Arc::default()).handle(get("/nope?lang=en", None)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let html = body_text(&response);
+    assert!(html.contains("<main><h1>") && html.contains("</main>"), "{html}");
+    assert!(html.contains("<meta name=\"robots\" content=\"noindex\">"), "{html}");
+}
+
+#[tokio::test]
+async fn room_pages_are_not_indexed_and_every_form_is_described() {
+    let intake = intake_with(Arc::default());
+    let room = body_text(&intake.handle(get("/r/rust-101", None)).await);
+    assert!(room.contains("<meta name=\"robots\" content=\"noindex\">"));
+    let root = body_text(&intake.handle(get("/", None)).await);
+    assert!(root.contains("<meta name=\"robots\" content=\"index\">"));
+    for html in [&room, &root] {
+        assert!(
+            html.contains("<meta name=\"description\" content=\""),
+            "meta description"
+        );
+        assert!(
+            html.contains("<link rel=\"icon\" href=\"data:image/svg+xml;base64,"),
+            "a favicon"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_javascript_nothing_cuts_the_text_and_the_counter_is_hidden() {
+    let html = body_text(&intake_with(Arc::default()).handle(get("/r/rust-101", None)).await);
+    let textarea = &html[html.find("<textarea").expect("textarea")..];
+    let textarea = &textarea[..textarea.find('>').expect("tag end")];
+    assert!(!textarea.contains("maxlength"), "no silent cut: {textarea}");
+    assert!(
+        html.contains("<p id=\"counter\" class=\"counter\" hidden>"),
+        "counter hidden until the script runs"
+    );
+    assert!(
+        !html.contains("id=\"counter\" class=\"counter\" aria-live"),
+        "the counter is not a live region"
+    );
+}
+
+#[tokio::test]
+async fn a_no_js_paste_far_over_the_limit_is_refused_with_the_text_kept() {
+    // 1500 emoji: 18 KB form-encoded, over the 16 KiB body limit; the text comes back, refused, not cut.
+    let text = "😀".repeat(1500);
+    let publisher = Arc::new(FakePublisher::default());
+    let response = intake_with(publisher.clone())
+        .handle(form_post(&[("text", &text), ("room", "rust-101"), ("lang", "en")]))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = body_text(&response);
+    assert!(html.contains(&format!(">{text}</textarea>")), "the text is kept");
+    let message = strings::Strings::of(Lang::En).errors.get(ErrorCode::TextTooLong);
+    assert!(html.contains(&message.replace('\'', "&#39;")), "explained");
+    assert!(
+        publisher.attempted.lock().expect("lock").is_empty(),
+        "nothing published"
+    );
+}
+
+#[tokio::test]
+async fn an_over_long_json_body_is_still_a_413() {
+    let body = serde_json::json!({ "text": "x".repeat(20_000) }).to_string();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("http://127.0.0.1:3000/questions")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    let response = intake_with(Arc::default()).handle(request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 /// A plain form post (`application/x-www-form-urlencoded`, `Accept: text/html`) of `fields`, as a browser without
