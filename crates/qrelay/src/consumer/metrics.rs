@@ -100,6 +100,8 @@ mod tests {
                 "Retried",
                 "DeadLettered",
                 "Duplicates",
+                "Held",
+                "Rejected",
                 "ChatLatency"
             ]
         );
