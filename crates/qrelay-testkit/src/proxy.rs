@@ -29,7 +29,16 @@ pub trait Observer: Send + Sync + 'static {
     fn answered(&self, _waited: Duration) {}
     /// A TLS handshake completed: a client opened a new connection to an HTTPS proxy.
     fn handshake(&self) {}
+    /// Whether to lose this request's answer: the request is forwarded and answered upstream, and the client then
+    /// waits for an answer that never comes (until it gives up, or [`LOST_ANSWER_HELD_FOR`] passes): a network that
+    /// drops a reply.
+    fn lose_answer(&self, _method: &axum::http::Method, _path: &str) -> bool {
+        false
+    }
 }
+
+/// How long a lost answer keeps its client waiting at most.
+pub const LOST_ANSWER_HELD_FOR: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 struct Forward {
@@ -195,6 +204,7 @@ async fn forward_one(State(forward): State<Forward>, request: Request) -> Respon
         return (StatusCode::BAD_REQUEST, "unreadable request body").into_response();
     };
     forward.observer.request(&parts.headers, &body);
+    let lose = forward.observer.lose_answer(&parts.method, parts.uri.path());
     let url = format!(
         "{}{}",
         forward.upstream,
@@ -218,6 +228,10 @@ async fn forward_one(State(forward): State<Forward>, request: Request) -> Respon
     }
     .await;
     forward.observer.answered(started.elapsed());
+    if lose {
+        tokio::time::sleep(LOST_ANSWER_HELD_FOR).await;
+        return (StatusCode::GATEWAY_TIMEOUT, "proxy: this answer was lost on purpose").into_response();
+    }
     match result {
         Ok((status, mut headers, body)) => {
             for name in &HOP_BY_HOP {
