@@ -1,5 +1,5 @@
 //! Fakes of the chat APIs qrelay posts to besides Rocket.Chat (which has its own, `rocketchat-fake`): Slack,
-//! Mattermost, Discord and Teams, each a real HTTP server on `127.0.0.1`, answering as that API's documentation
+//! Mattermost, Discord, Google Chat and Teams, each a real HTTP server on `127.0.0.1`, answering as that API's documentation
 //! says it does (success, refused credentials, an unknown channel, rate limits with the API's own headers, server
 //! errors, slow answers, duplicates), so the adapters are tested against real sockets and real status codes rather
 //! than mocked functions.
@@ -8,6 +8,7 @@
 //! twice unless the adapter checks first.
 
 pub mod discord;
+pub mod google_chat;
 pub mod mattermost;
 pub mod slack;
 pub mod teams;

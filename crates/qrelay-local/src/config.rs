@@ -103,7 +103,7 @@ impl std::fmt::Display for PublicUrl {
 /// The chat the local consumer posts to: the board unless the environment names a real one.
 ///
 /// - `QRELAY_LOCAL_CHAT_KIND` (any `CHAT_KIND`: `rocketchat`, `webhook`, `slack`, `mattermost`, `discord`,
-///   `teams`, …) with `QRELAY_LOCAL_CHAT_SECRET`, the secret's JSON as Secrets Manager would hold it, and
+///   `googlechat`, `teams`, …) with `QRELAY_LOCAL_CHAT_SECRET`, the secret's JSON as Secrets Manager would hold it, and
 ///   `QRELAY_LOCAL_CHAT_URL` for the kinds that need a server;
 /// - or, for Rocket.Chat, `QRELAY_LOCAL_CHAT_URL` + `QRELAY_LOCAL_CHAT_USER_ID` + `QRELAY_LOCAL_CHAT_TOKEN`;
 /// - or `QRELAY_LOCAL_WEBHOOK_URL` for an incoming webhook.

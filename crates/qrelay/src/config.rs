@@ -95,7 +95,7 @@ pub fn limits(src: &dyn Source) -> Result<Limits, ConfigError> {
     })
 }
 
-/// `CHAT_KIND` (`rocketchat`, the default, `webhook`, `discord`, `teams`, `slack` or `mattermost`) and what the
+/// `CHAT_KIND` (`rocketchat`, the default, `webhook`, `discord`, `teams`, `slack`, `mattermost` or `googlechat`) and what the
 /// kind needs beside its secret: `CHAT_URL` for Rocket.Chat and Mattermost.
 pub fn chat_kind(src: &dyn Source) -> Result<ChatKind, ConfigError> {
     Ok(match src.get("CHAT_KIND").as_deref().map(str::trim) {
@@ -105,10 +105,13 @@ pub fn chat_kind(src: &dyn Source) -> Result<ChatKind, ConfigError> {
         Some("teams") => ChatKind::Teams,
         Some("slack") => ChatKind::Slack,
         Some("mattermost") => ChatKind::Mattermost { url: chat_url(src)? },
+        Some("googlechat") => ChatKind::GoogleChat,
         Some(other) => {
             return Err(ConfigError::Invalid {
                 name: "CHAT_KIND",
-                reason: format!("{other:?} is not one of rocketchat, webhook, discord, teams, slack, mattermost"),
+                reason: format!(
+                    "{other:?} is not one of rocketchat, webhook, discord, teams, slack, mattermost, googlechat"
+                ),
             });
         }
     })
@@ -147,6 +150,7 @@ pub fn limits_for_chat(src: &dyn Source) -> Result<(Limits, Option<QuestionCap>)
         Some("slack") => &[Dialect::Slack],
         Some("discord") => &[Dialect::Discord],
         Some("teams") => &[Dialect::Teams],
+        Some("googlechat") => &[Dialect::GoogleChat],
         Some("webhook") => &[
             Dialect::RocketChat,
             Dialect::Mattermost,

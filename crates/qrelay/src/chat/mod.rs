@@ -2,6 +2,7 @@
 //! (Rocket.Chat, Slack, Mattermost; not idempotent).
 
 pub mod discord;
+pub mod google_chat;
 pub mod mattermost;
 mod render;
 pub mod rocketchat;
@@ -35,6 +36,8 @@ pub enum ChatKind {
     Slack,
     /// Mattermost's REST API at `url` with a bot account's token; channels named `team/channel`: checked retry.
     Mattermost { url: String },
+    /// The Google Chat API as a Chat app with a service account; channels are spaces (`spaces/…`): exactly once.
+    GoogleChat,
 }
 
 impl ChatKind {
@@ -47,6 +50,7 @@ impl ChatKind {
             Self::Teams => "Microsoft Teams (Workflows webhook)",
             Self::Slack => "Slack",
             Self::Mattermost { .. } => "Mattermost",
+            Self::GoogleChat => "Google Chat",
         }
     }
 }
@@ -56,7 +60,7 @@ impl ChatKind {
     /// each adapter's own [`ChatPoster::guarantee`].
     pub fn guarantee(&self) -> Guarantee {
         match self {
-            Self::RocketChat { .. } => Guarantee::ExactlyOnce,
+            Self::RocketChat { .. } | Self::GoogleChat => Guarantee::ExactlyOnce,
             Self::Slack | Self::Mattermost { .. } | Self::Discord => Guarantee::CheckedRetry,
             Self::Webhook => Guarantee::AtLeastOnce,
             Self::Teams => Guarantee::AtLeastOnceUnconfirmed,
@@ -74,6 +78,7 @@ pub fn poster(kind: &ChatKind, http: reqwest::Client, secrets: Arc<dyn SecretSou
         ChatKind::Teams => Arc::new(teams::Teams::new(http, secrets)),
         ChatKind::Slack => Arc::new(slack::Slack::new(http, slack::API_BASE, secrets)),
         ChatKind::Mattermost { url } => Arc::new(mattermost::Mattermost::new(http, url, secrets)),
+        ChatKind::GoogleChat => Arc::new(google_chat::GoogleChat::new(http, google_chat::API_BASE, secrets)),
     }
 }
 

@@ -383,6 +383,7 @@ fn each_chat_kinds_stated_guarantee_is_its_adapters_own() {
         ChatKind::Mattermost {
             url: "https://chat.example".into(),
         },
+        ChatKind::GoogleChat,
     ];
     for kind in kinds {
         let poster = crate::chat::poster(&kind, http.clone(), secret.clone());
