@@ -143,24 +143,11 @@ async fn ask(browser: &Client, running: &Running, text: &str) {
         .expect("form");
     let textarea = browser.find(Locator::Css("#text")).await.expect("textarea");
     textarea.send_keys(text).await.expect("typing");
-    browser
-        .find(Locator::Css("#send"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    press_send(browser).await;
     wait_for_text(browser, "#status.ok", "送信しました").await;
-    let left = browser
-        .find(Locator::Css("#text"))
-        .await
-        .expect("textarea")
-        .prop("value")
-        .await
-        .expect("value");
     assert_eq!(
-        left.as_deref(),
-        Some(""),
+        text_value(browser).await,
+        "",
         "the form is cleared once the question is queued"
     );
 }
@@ -285,22 +272,9 @@ async fn console_scenario(browser: &Client, running: &Running) {
     wait_for_text(browser, "body", "一時停止").await;
     let textarea = browser.find(Locator::Css("#text")).await.expect("textarea");
     textarea.send_keys("止まっていますか").await.expect("typing");
-    browser
-        .find(Locator::Css("#send"))
-        .await
-        .expect("send")
-        .click()
-        .await
-        .expect("click");
+    press_send(browser).await;
     wait_for_text(browser, "#status", "一時停止").await;
-    let kept = browser
-        .find(Locator::Css("#text"))
-        .await
-        .expect("textarea")
-        .prop("value")
-        .await
-        .expect("value");
-    assert_eq!(kept.as_deref(), Some("止まっていますか"), "the text is kept");
+    assert_eq!(text_value(browser).await, "止まっていますか", "the text is kept");
 
     // Review: two questions wait for the instructor; one is approved, one rejected.
     switch_room(browser, &console, "review").await;

@@ -305,14 +305,7 @@ fn assertion(key: &ServiceAccountKey, audience: &str, now: SystemTime) -> Result
 }
 
 fn unavailable(call: &str, e: &reqwest::Error) -> ChatError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    ChatError::Unavailable(format!("Google Chat: {call} {kind}"))
+    super::unavailable(&format!("Google Chat: {call}"), e)
 }
 
 #[cfg(test)]

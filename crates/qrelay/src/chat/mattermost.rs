@@ -334,14 +334,7 @@ async fn classify(channel: &str, response: Response) -> ChatError {
 }
 
 fn unavailable(call: &str, e: &reqwest::Error) -> ChatError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    ChatError::Unavailable(format!("Mattermost: {call} {kind}"))
+    super::unavailable(&format!("Mattermost: {call}"), e)
 }
 
 #[cfg(test)]

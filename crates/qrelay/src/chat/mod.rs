@@ -209,6 +209,19 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, crate::tls::Tls
         .map_err(|e| crate::tls::TlsSetupError::Client(e.to_string()))
 }
 
+/// A chat request that got no answer, as the consumer logs it: what was being done (`call`) and how it failed,
+/// never the URL (reqwest's errors carry it, and a webhook's URL holds its token).
+pub(crate) fn unavailable(call: &str, e: &reqwest::Error) -> ChatError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    ChatError::Unavailable(format!("{call} {kind}"))
+}
+
 /// Reads Discord's `X-RateLimit-Reset-After` (seconds from now, a float: Discord's own `X-RateLimit-Reset` is epoch
 /// seconds, not milliseconds, so it is read first), Rocket.Chat's `X-RateLimit-Reset` (epoch milliseconds) or a
 /// `Retry-After` in seconds (Slack).

@@ -286,13 +286,5 @@ fn classify(status: StatusCode, response: &Response) -> Option<ChatError> {
 }
 
 fn unavailable(call: &str, e: &reqwest::Error) -> ChatError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    // reqwest's errors carry the URL; Rocket.Chat URLs hold no secrets, but keep the message short and stable.
-    ChatError::Unavailable(format!("{call} {kind}"))
+    super::unavailable(call, e)
 }

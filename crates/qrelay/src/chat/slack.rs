@@ -336,14 +336,7 @@ fn classify(channel: &str, error: &str, reset: Option<SystemTime>) -> ChatError 
 }
 
 fn unavailable(call: &str, e: &reqwest::Error) -> ChatError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    ChatError::Unavailable(format!("Slack: {call} {kind}"))
+    super::unavailable(&format!("Slack: {call}"), e)
 }
 
 #[cfg(test)]
