@@ -31,7 +31,11 @@ async fn main() -> anyhow::Result<()> {
     println!("  default form        {public}/");
     println!("  board (the chat)    {public}/board");
     match running.admin_url() {
-        Some(admin) => println!("  instructor page     {admin}   (this machine only)"),
+        Some(admin) => {
+            let console = admin.trim_end_matches("/admin").to_owned() + "/instructor";
+            println!("  instructor console  {console}   (this machine only, no sign-in)");
+            println!("  local tools         {admin}   (chat outage, retry now)");
+        }
         None => println!(
             "  instructor page     unavailable: it answers this machine's loopback only; listen on 0.0.0.0 to have both"
         ),
