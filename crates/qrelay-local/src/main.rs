@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
     );
     for room in running.system.rooms.iter() {
         let name: &str = room.name().as_ref();
-        println!("  form for {name:<10} {public}/r/{name}   (QR code: {public}/r/{name}/qr.svg)");
+        println!("  form for {name:<10} {public}/r/{name}   (to project: {public}/r/{name}/join)");
     }
     println!("  default form        {public}/");
     println!("  board (the chat)    {public}/board");
