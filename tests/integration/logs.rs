@@ -1,4 +1,4 @@
-//! What the real function binaries log, at every level Lambda's logging controls can set: never the chat token,
+//! What the real function binaries log (intake, consumer and the console, which reads held questions' text), at every level Lambda's logging controls can set: never the chat token,
 //! never the student's address, user agent or cookie, never the question's text or nickname. At TRACE the SDK
 //! connector's buffered answer from Secrets Manager (the token) and `lambda_runtime`'s raw API Gateway event (the
 //! address and user agent) used to reach the log.
@@ -25,7 +25,7 @@ const NEEDLES: [(&str, &str); 7] = [
 #[tokio::test]
 async fn no_log_level_reveals_a_token_a_student_or_a_question() {
     // Arrange: the AWS world in moto, the chat, and the real intake and consumer binaries.
-    build(&["intake", "consumer"]);
+    build(&["intake", "consumer", "console"]);
     let moto = Moto::start().await;
     let sdk = moto.sdk_config().await;
     let world = World::create(&sdk, &WorldSpec::named("questions"))
@@ -34,6 +34,10 @@ async fn no_log_level_reveals_a_token_a_student_or_a_question() {
     let secret = world::create_secret(&sdk, "qrelay/chat", &world::rocketchat_secret())
         .await
         .expect("secret");
+    let table = world::create_control_table(&sdk, "qrelay-control")
+        .await
+        .expect("table");
+    let store = qrelay::control::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
     let chat = FakeRocketChat::start().await;
     chat.add_channel("rust-101");
     let poller = SqsPoller::new(world.sqs.clone(), &world.queue_url, &world.queue_arn);
@@ -47,7 +51,11 @@ async fn no_log_level_reveals_a_token_a_student_or_a_question() {
         let mut intake = RunningFunction::start(
             &target.join("intake"),
             &format!("intake-{level}"),
-            &env(&[("TOPIC_ARN", &world.topic_arn), ("ROOMS", "general,rust-101")]),
+            &env(&[
+                ("TOPIC_ARN", &world.topic_arn),
+                ("ROOMS", "general,rust-101"),
+                ("CONTROL_TABLE", &table),
+            ]),
             &lambda("intake", level),
             &moto.endpoint,
             &work,
@@ -69,6 +77,7 @@ async fn no_log_level_reveals_a_token_a_student_or_a_question() {
                 ("CHAT_SECRET_ID", &secret),
                 ("QUEUE_URL", &world.queue_url),
                 ("DEAD_LETTER_QUEUE_URL", &world.dlq_url),
+                ("CONTROL_TABLE", &table),
             ]),
             &lambda("consumer", level),
             &moto.endpoint,
@@ -94,8 +103,67 @@ async fn no_log_level_reveals_a_token_a_student_or_a_question() {
             .await
             .expect("delete");
 
+        // The console shows a held question (with the student's text and nickname) and the instructor rejects it.
+        let document = serde_json::json!({
+            "v": 1, "id": uuid::Uuid::new_v4(), "room": "rust-101", "text": "所有権と借用の違いは？（保留）",
+            "nickname": "たろう", "submitted_at": jiff::Timestamp::now(),
+        });
+        let held = qrelay::domain::Question::try_from(
+            qrelay::domain::QuestionMessage::from_json(&document.to_string()).expect("document"),
+        )
+        .expect("question");
+        let now = jiff::Timestamp::now();
+        qrelay::control::ControlStore::hold(
+            &store,
+            &held,
+            qrelay::control::HoldReason::Review,
+            now,
+            now.checked_add(std::time::Duration::from_secs(3600)).expect("t"),
+        )
+        .await
+        .expect("hold");
+        let sample: serde_json::Value =
+            serde_json::from_str(&qrelay_testkit::samples::event("console-overview.json")).expect("event");
+        let claims = &sample["requestContext"]["authorizer"]["jwt"]["claims"];
+        let mut console = RunningFunction::start(
+            &target.join("console"),
+            &format!("console-{level}"),
+            &env(&[
+                ("ROOMS", "general,rust-101"),
+                ("CHAT_KIND", "webhook"),
+                ("CONTROL_TABLE", &table),
+                ("TOPIC_ARN", &world.topic_arn),
+                ("QUEUE_URL", &world.queue_url),
+                ("QUEUE_ARN", &world.queue_arn),
+                ("DEAD_LETTER_QUEUE_URL", &world.dlq_url),
+                ("DEAD_LETTER_QUEUE_ARN", &world.dlq_arn),
+                ("COGNITO_ISSUER", claims["iss"].as_str().expect("iss")),
+                ("COGNITO_CLIENT_ID", claims["aud"].as_str().expect("aud")),
+            ]),
+            &lambda("console", level),
+            &moto.endpoint,
+            &work,
+        )
+        .await
+        .expect("console starts");
+        let overview = console.invoke(sample.clone()).await.expect("console answers");
+        assert_eq!(overview.body["statusCode"], 200, "{level}: {:?}", overview.body);
+        assert!(
+            overview.body["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("所有権と借用") && b.contains("たろう")),
+            "{level}: the console showed the held question (so its log is worth searching)"
+        );
+        let mut reject = sample.clone();
+        let path = format!("/instructor/api/rooms/rust-101/held/{}/reject", held.id);
+        reject["rawPath"] = path.clone().into();
+        reject["requestContext"]["http"]["method"] = "POST".into();
+        reject["requestContext"]["http"]["path"] = path.into();
+        let rejected = console.invoke(reject).await.expect("console answers");
+        assert_eq!(rejected.body["statusCode"], 200, "{level}: {:?}", rejected.body);
+
         // Assert: the logs say what happened, at the level asked for, and nothing that must stay out.
-        for function in [&intake, &consumer] {
+        for function in [&intake, &consumer, &console] {
             let log = std::fs::read_to_string(function.log_path()).expect("log");
             assert!(
                 log.contains("\"level\":\"INFO\""),
