@@ -119,11 +119,17 @@ async fn board_texts(browser: &Client, running: &Running, n: usize) -> Vec<Strin
     browser.goto(&format!("{}/board", running.url())).await.expect("board");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut texts = Vec::new();
-        for element in browser.find_all(Locator::Css(".msg .text")).await.expect("find") {
-            // textContent, not the rendered text: WebDriver drops zero-width spaces from what it calls visible.
-            texts.push(element.prop("textContent").await.expect("text").unwrap_or_default());
-        }
+        // Read in one script: the board re-renders as messages arrive, so elements found one call earlier may be
+        // gone by the next (a stale element). textContent, not the rendered text: WebDriver drops zero-width spaces
+        // from what it calls visible.
+        let read = browser
+            .execute(
+                "return Array.from(document.querySelectorAll('.msg .text'), e => e.textContent);",
+                vec![],
+            )
+            .await
+            .expect("read the board");
+        let texts: Vec<String> = serde_json::from_value(read).expect("a list of texts");
         if texts.len() >= n {
             return texts;
         }

@@ -165,6 +165,7 @@ async fn the_console_pauses_reviews_approves_once_stops_a_flood_and_redrives() {
         rooms: Arc::new(CachedRooms::new(store.clone(), Duration::ZERO)),
         flood_threshold: FLOOD_THRESHOLD,
         held_for: Duration::from_secs(14 * 86_400),
+        keep_delivered_for: Some(Duration::from_secs(30 * 86_400)),
     });
     let rooms = Rooms::parse("general,rust-101=rust-course").expect("rooms");
     let publisher = Arc::new(SnsPublisher::new(

@@ -3,6 +3,7 @@
 //!
 //! One test binary for the whole workspace (see matklad's "Delete Cargo Integration Tests").
 
+mod after_class;
 mod browser;
 mod chat;
 mod console;

@@ -8,12 +8,14 @@
 
 use serde_yaml_ng::Value;
 
-use qrelay::config::{self, ConsoleConfig, ConsumerConfig, IntakeConfig, RedriveConfig};
+use qrelay::config::{
+    self, ConsoleConfig, ConsumerConfig, DigestConfig, EscalationConfig, IntakeConfig, RedriveConfig,
+};
 use qrelay_testkit::rehearsal::iam;
 use qrelay_testkit::rehearsal::template::allowed_pattern_matches;
 
 /// Each function's logical id, the workspace binary it runs, its role and its log group.
-const FUNCTIONS: [Function; 4] = [
+const FUNCTIONS: [Function; 6] = [
     Function {
         id: "IntakeFunction",
         binary: "intake",
@@ -37,6 +39,18 @@ const FUNCTIONS: [Function; 4] = [
         binary: "console",
         role: "ConsoleRole",
         log_group: "ConsoleLogGroup",
+    },
+    Function {
+        id: "DigestFunction",
+        binary: "digest",
+        role: "DigestRole",
+        log_group: "DigestLogGroup",
+    },
+    Function {
+        id: "EscalationFunction",
+        binary: "escalation",
+        role: "EscalationRole",
+        log_group: "EscalationLogGroup",
     },
 ];
 
@@ -237,7 +251,7 @@ type Grants = &'static [(&'static str, &'static [&'static str])];
 fn each_function_is_granted_exactly_what_it_uses() {
     let t = template();
     const SECRET: &[&str] = &["ChatSecret", "ExistingChatSecretArn"];
-    let expected: [(&str, Grants); 4] = [
+    let expected: [(&str, Grants); 6] = [
         (
             "IntakeFunction",
             &[
@@ -294,6 +308,29 @@ fn each_function_is_granted_exactly_what_it_uses() {
                 ("sqs:ChangeMessageVisibility", &["DeadLetterQueue"]),
                 ("sqs:GetQueueAttributes", &["DeadLetterQueue", "QuestionQueue"]),
                 ("sqs:SendMessage", &["QuestionQueue"]),
+                // "Mail me these questions": a request to the digest function, never the chat or SES itself.
+                ("sns:Publish", &["DigestRequestTopic"]),
+            ],
+        ),
+        (
+            "DigestFunction",
+            &[
+                ("logs:CreateLogStream", &["DigestLogGroup"]),
+                ("logs:PutLogEvents", &["DigestLogGroup"]),
+                ("dynamodb:Query", &["ControlTable"]),
+                ("secretsmanager:GetSecretValue", SECRET),
+                // The identity ARN made of the DigestEmail parameter.
+                ("ses:SendEmail", &["DigestEmail"]),
+            ],
+        ),
+        (
+            "EscalationFunction",
+            &[
+                ("logs:CreateLogStream", &["EscalationLogGroup"]),
+                ("logs:PutLogEvents", &["EscalationLogGroup"]),
+                ("dynamodb:GetItem", &["ControlTable"]),
+                ("dynamodb:PutItem", &["ControlTable"]),
+                ("secretsmanager:GetSecretValue", &["TwilioSecret"]),
             ],
         ),
     ];
@@ -312,16 +349,18 @@ fn each_function_is_granted_exactly_what_it_uses() {
 }
 
 #[test]
-fn only_the_consumer_may_read_the_chat_secret() {
+fn only_the_consumer_and_the_digest_may_read_the_chat_secret() {
     let t = template();
     for function in FUNCTIONS {
-        let touches_secret = grants_of(&t, function.id).iter().any(|(action, target)| {
-            action.starts_with("secretsmanager:") || target == "ChatSecret" || target == "ExistingChatSecretArn"
-        });
+        let touches_secret = grants_of(&t, function.id)
+            .iter()
+            .any(|(_, target)| target == "ChatSecret" || target == "ExistingChatSecretArn");
+        // The consumer posts; the digest function (no API, on a schedule) reads the reactions back. The console,
+        // on the internet behind its authorizer, asks the digest function instead of reading the chat itself.
         assert_eq!(
             touches_secret,
-            function.id == "ConsumerFunction",
-            "{}: only the consumer may read the chat secret",
+            function.id == "ConsumerFunction" || function.id == "DigestFunction",
+            "{}: only the consumer and the digest may read the chat secret",
             function.id
         );
     }
@@ -379,11 +418,13 @@ fn an_existing_chat_secret_is_accepted_only_by_its_full_arn() {
 fn every_required_variable_is_set_and_none_holds_a_secret() {
     let t = template();
     let consumer_required: Vec<&str> = ConsumerConfig::REQUIRED.iter().copied().chain(["CHAT_URL"]).collect();
-    let required: [(&str, &[&str]); 4] = [
+    let required: [(&str, &[&str]); 6] = [
         ("IntakeFunction", IntakeConfig::REQUIRED),
         ("ConsumerFunction", &consumer_required),
         ("RedriveFunction", RedriveConfig::REQUIRED),
         ("ConsoleFunction", ConsoleConfig::REQUIRED),
+        ("DigestFunction", DigestConfig::REQUIRED),
+        ("EscalationFunction", EscalationConfig::REQUIRED),
     ];
     for (function, variables) in required {
         let environment = properties(&t, function)["Environment"]["Variables"]
@@ -732,6 +773,19 @@ fn targets(value: &Value) -> Vec<String> {
             .as_sequence()
             .map(|branches| branches.iter().skip(1).flat_map(targets).collect())
             .unwrap_or_default(),
+        // `!Sub "…${X}…"` refers to each `X` (or `X.Attr`) it names, AWS's pseudo parameters aside.
+        Value::Tagged(tagged) if tagged.tag == "Sub" => tagged
+            .value
+            .as_str()
+            .map(|text| {
+                text.split("${")
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once('}'))
+                    .map(|(name, _)| name.split('.').next().unwrap_or_default().to_owned())
+                    .filter(|name| !name.starts_with("AWS::"))
+                    .collect()
+            })
+            .unwrap_or_default(),
         Value::Sequence(items) => items.iter().flat_map(targets).collect(),
         _ => Vec::new(),
     }
@@ -941,5 +995,256 @@ fn the_instructors_pool_and_table_are_locked_down() {
         .filter(|f| grants_of(&t, f.id).iter().any(|(_, target)| target == "ControlTable"))
         .map(|f| f.id)
         .collect();
-    assert_eq!(reaching, ["IntakeFunction", "ConsumerFunction", "ConsoleFunction"]);
+    // The digest reads the archive; the escalation keeps its incident there. The redrive never touches it.
+    assert_eq!(
+        reaching,
+        [
+            "IntakeFunction",
+            "ConsumerFunction",
+            "ConsoleFunction",
+            "DigestFunction",
+            "EscalationFunction"
+        ]
+    );
+}
+
+/// The digest mails from the configured address only: the one `ses:` grant in the stack is `ses:SendEmail` on the
+/// identity named by `DigestEmail`, in the digest function's role, and the identity the stack creates is that
+/// same address.
+#[test]
+fn mail_is_sent_only_from_the_digest_address_and_only_by_the_digest() {
+    let t = template();
+    for function in FUNCTIONS {
+        let ses: Vec<(String, String)> = grants_of(&t, function.id)
+            .into_iter()
+            .filter(|(action, _)| action.starts_with("ses:"))
+            .collect();
+        if function.id == "DigestFunction" {
+            assert_eq!(ses, [("ses:SendEmail".to_owned(), "DigestEmail".to_owned())]);
+        } else {
+            assert!(ses.is_empty(), "{}: no mail: {ses:?}", function.id);
+        }
+    }
+    let statement = role_statements(&t, "DigestRole")
+        .into_iter()
+        .find(|s| texts(&s["Action"]) == ["ses:SendEmail"])
+        .expect("the digest's SES statement");
+    let arn = strings(&statement["Resource"]).join("");
+    assert_eq!(
+        arn, "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${DigestEmail}",
+        "one identity, no wildcard"
+    );
+    assert_eq!(
+        targets(&properties(&t, "DigestIdentity")["EmailIdentity"]),
+        ["DigestEmail"]
+    );
+    for id in ["DigestFunction", "DigestRole", "DigestLogGroup"] {
+        assert_eq!(
+            resource(&t, id)["Condition"].as_str(),
+            Some("HasDigest"),
+            "{id}: only with a DigestEmail"
+        );
+    }
+    let schedule = &properties(&t, "DigestFunction")["Events"]["AfterClass"];
+    assert_eq!(schedule["Type"].as_str(), Some("ScheduleV2"));
+    assert_eq!(
+        targets(&schedule["Properties"]["ScheduleExpression"]),
+        ["DigestSchedule"]
+    );
+    assert_eq!(
+        targets(&schedule["Properties"]["ScheduleExpressionTimezone"]),
+        ["DigestScheduleTimezone"]
+    );
+}
+
+/// The Twilio account's secret is read by the escalation function and nobody else, and holds a placeholder.
+#[test]
+fn only_the_escalation_function_may_read_the_twilio_secret() {
+    let t = template();
+    for function in FUNCTIONS {
+        let reads = grants_of(&t, function.id)
+            .iter()
+            .any(|(_, target)| target == "TwilioSecret");
+        assert_eq!(reads, function.id == "EscalationFunction", "{}", function.id);
+    }
+    let placeholder = properties(&t, "TwilioSecret")["SecretString"]
+        .as_str()
+        .expect("a placeholder");
+    assert!(placeholder.contains("REPLACE_ME"), "{placeholder}");
+    let variables = &properties(&t, "EscalationFunction")["Environment"]["Variables"];
+    assert_eq!(
+        targets(&variables["TWILIO_SECRET_ID"]),
+        ["TwilioSecret"],
+        "the ARN, never the token"
+    );
+}
+
+/// Twilio's callback reaches the escalation function and nothing else does through that route; the escalation
+/// function is on the API through that one route only (its other sources are the alarm topic and the tick).
+#[test]
+fn the_twilio_callback_route_carries_the_escalation_function_only() {
+    let t = template();
+    let routes: Vec<(&str, &Value)> = resources(&t)
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Route"))
+        .collect();
+    assert_eq!(routes.len(), 1, "the callback is the one route written out");
+    let (id, route) = routes[0];
+    assert_eq!(id, "EscalationCallbackRoute");
+    assert_eq!(
+        route["Properties"]["RouteKey"].as_str(),
+        Some("POST /escalation/twilio")
+    );
+    assert_eq!(targets(&route["Properties"]["ApiId"]), ["FormApi"]);
+    assert_eq!(
+        targets(&route["Properties"]["Target"]),
+        ["EscalationCallbackIntegration"]
+    );
+    let integrations: Vec<(&str, &Value)> = resources(&t)
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Integration"))
+        .collect();
+    assert_eq!(integrations.len(), 1);
+    assert_eq!(
+        targets(&integrations[0].1["Properties"]["IntegrationUri"]),
+        ["EscalationFunction"],
+        "the callback route invokes the escalation function and nothing else"
+    );
+    let permission = properties(&t, "EscalationCallbackPermission");
+    assert_eq!(targets(&permission["FunctionName"]), ["EscalationFunction"]);
+    let source = strings(&permission["SourceArn"]).join("");
+    assert!(
+        source.ends_with("${FormApi}/*/POST/escalation/twilio"),
+        "only that route may invoke it: {source}"
+    );
+    // No other function serves /escalation, and the escalation function has no HttpApi event of its own.
+    for function in FUNCTIONS {
+        for (_, event) in properties(&t, function.id)["Events"].as_mapping().into_iter().flatten() {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let path = event["Properties"]["Path"].as_str().unwrap_or_default();
+                assert!(!path.starts_with("/escalation"), "{}: {path}", function.id);
+                assert_ne!(function.id, "EscalationFunction");
+            }
+        }
+    }
+    let sources: Vec<&str> = properties(&t, "EscalationFunction")["Events"]
+        .as_mapping()
+        .expect("events")
+        .values()
+        .filter_map(|e| e["Type"].as_str())
+        .collect();
+    assert_eq!(sources, ["SNS", "Schedule"]);
+    for id in [
+        "EscalationFunction",
+        "EscalationRole",
+        "TwilioSecret",
+        "EscalationCallbackRoute",
+    ] {
+        assert_eq!(
+            resource(&t, id)["Condition"].as_str(),
+            Some("HasEscalation"),
+            "{id}: only with phones"
+        );
+    }
+}
+
+/// Bad phone numbers, schedules and addresses are refused by CloudFormation before anything is created.
+#[test]
+fn phone_numbers_schedules_and_addresses_are_checked_at_deploy_time() {
+    let t = template();
+    let pattern = |name: &str| {
+        t["Parameters"][name]["AllowedPattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} has an AllowedPattern"))
+            .to_owned()
+    };
+    let check = |name: &str, cases: &[(&str, bool)]| {
+        let pattern = pattern(name);
+        for (value, accepted) in cases {
+            assert_eq!(
+                allowed_pattern_matches(&pattern, value).expect("a valid pattern"),
+                *accepted,
+                "{name}={value:?}"
+            );
+        }
+    };
+    let phone = [
+        ("", true),
+        ("+819012345678", true),
+        ("+14155550100", true),
+        ("09012345678", false),
+        ("+81 90 1234 5678", false),
+        ("+81-90-1234-5678", false),
+        ("+0123456789", false),
+        ("+1234567890123456", false),
+    ];
+    check("AlarmPhone", &phone);
+    check("TwilioFromNumber", &phone);
+    check(
+        "EscalationPhones",
+        &[
+            ("", true),
+            ("+819012345678", true),
+            ("+819012345678,+819087654321", true),
+            ("+819012345678, +819087654321", false),
+            ("+819012345678,09087654321", false),
+            ("+819012345678,", false),
+        ],
+    );
+    check(
+        "DigestSchedule",
+        &[
+            ("cron(0 18 ? * MON-FRI *)", true),
+            ("cron(30 12 * * ? *)", true),
+            ("rate(1 day)", true),
+            ("cron(0 18 * *)", false),
+            ("at 6pm", false),
+            ("cron(0 18 ? * MON-FRI *) ", false),
+            ("rate(0 days)", false),
+        ],
+    );
+    check(
+        "DigestScheduleTimezone",
+        &[
+            ("Asia/Tokyo", true),
+            ("America/Argentina/Buenos_Aires", true),
+            ("UTC", true),
+            ("Tokyo time", false),
+            ("", false),
+        ],
+    );
+    check(
+        "DigestEmail",
+        &[
+            ("", true),
+            ("teacher@example.com", true),
+            ("teacher", false),
+            ("a b@c.d", false),
+        ],
+    );
+    let rules = &t["Rules"];
+    assert!(
+        !rules["EscalationNeedsTwilioNumber"].is_null(),
+        "phones without a Twilio number are refused"
+    );
+    assert!(
+        !rules["DigestNeedsTheArchive"].is_null(),
+        "a digest without an archive is refused"
+    );
+    assert_eq!(t["Parameters"]["RetentionDays"]["Default"].as_u64(), Some(30));
+    assert_eq!(t["Parameters"]["EscalateAfterMinutes"]["Default"].as_u64(), Some(10));
+}
+
+/// The consumer keeps what it delivered for `RetentionDays`, in the table whose TTL deletes it.
+#[test]
+fn delivered_questions_are_kept_retention_days_in_the_instructors_table() {
+    let t = template();
+    let consumer = &properties(&t, "ConsumerFunction")["Environment"]["Variables"];
+    assert_eq!(targets(&consumer["RETENTION_DAYS"]), ["RetentionDays"]);
+    assert_eq!(targets(&consumer["CONTROL_TABLE"]), ["ControlTable"]);
+    let ttl = &properties(&t, "ControlTable")["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"].as_str(), Some("expires_at"));
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+    let subscription = properties(&t, "AlarmPhoneSubscription");
+    assert_eq!(subscription["Protocol"].as_str(), Some("sms"));
+    assert_eq!(targets(&subscription["TopicArn"]), ["AlarmTopic"]);
+    assert_eq!(targets(&subscription["Endpoint"]), ["AlarmPhone"]);
 }

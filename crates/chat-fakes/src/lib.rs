@@ -4,6 +4,8 @@
 //! errors, slow answers, duplicates), so the adapters are tested against real sockets and real status codes rather
 //! than mocked functions.
 //!
+//! Beside them, [`twilio`]: Twilio's voice API as the escalation calls it, and the callee pressing a key.
+//!
 //! Every fake can lose answers after storing the post ([`Faults::lose_every`]), the case that makes a retry post
 //! twice unless the adapter checks first.
 
@@ -12,6 +14,7 @@ pub mod google_chat;
 pub mod mattermost;
 pub mod slack;
 pub mod teams;
+pub mod twilio;
 
 mod server;
 

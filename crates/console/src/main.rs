@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use lambda_http::{Error, Request, service_fn};
 use qrelay::config::ConsoleConfig;
-use qrelay::console::{ChatInfo, Console, ConsoleAuth};
+use qrelay::console::{AfterClass, ChatInfo, Console, ConsoleAuth};
 use qrelay::control::DynamoStore;
+use qrelay::digest::{DigestRequests, Digester, SnsDigestRequests};
 use qrelay::publish::SnsPublisher;
 use qrelay::redrive::{CopyMover, NativeMover, Queues, Redrive};
 
@@ -29,12 +30,29 @@ async fn main() -> Result<(), Error> {
         NativeMover(queues),
         config.redrive.default_mode,
     );
-    let console = &Console::new(
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        config.control_table,
+    ));
+    let after = config.after_class;
+    // The console exports from the archive and never reads the chat: the digest function does, with the
+    // chat's token, when the console asks it through its topic.
+    let after_class = after.keep_delivered_for.map(|_| AfterClass {
+        digester: Arc::new(Digester::new(config.rooms.clone(), store.clone(), None)),
+        time_zone: after.time_zone.clone(),
+        digest: after
+            .digest_topic_arn
+            .clone()
+            .zip(after.digest_email.clone())
+            .map(|(topic, to)| {
+                let requests: Arc<dyn DigestRequests> =
+                    Arc::new(SnsDigestRequests::new(aws_sdk_sns::Client::new(&aws), topic));
+                (requests, to)
+            }),
+    });
+    let mut console = Console::new(
         config.rooms,
-        Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            config.control_table,
-        )),
+        store,
         Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&aws), config.topic_arn)),
         Arc::new(redrive),
         ChatInfo {
@@ -47,6 +65,10 @@ async fn main() -> Result<(), Error> {
             audience: config.client_id,
         },
     );
+    if let Some(after_class) = after_class {
+        console = console.with_after_class(after_class);
+    }
+    let console = &console;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Error>(console.handle(req).await)
     }))

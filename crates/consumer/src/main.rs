@@ -48,6 +48,7 @@ async fn main() -> Result<(), Error> {
             rooms: Arc::new(CachedRooms::new(store, CachedRooms::DEFAULT_TTL)),
             flood_threshold: control.flood_threshold,
             held_for: control.held_for,
+            keep_delivered_for: control.keep_delivered_for,
         });
     }
     let consumer = &consumer;

@@ -238,6 +238,11 @@ impl ChatPoster for OutageSwitch {
         self.check()?;
         self.inner.is_posted(id, channel).await
     }
+
+    async fn signals(&self, id: QuestionId, channel: &str) -> Result<Option<qrelay::chat::Signals>, ChatError> {
+        self.check()?;
+        self.inner.signals(id, channel).await
+    }
 }
 
 impl OutageSwitch {

@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use qrelay::chat::secret::StaticSecret;
 use qrelay::chat::{ChatPoster, REQUEST_TIMEOUT, http_client};
-use qrelay::console::{ChatInfo, Console, ConsoleAuth, DeadLetters};
+use qrelay::console::{AfterClass, ChatInfo, Console, ConsoleAuth, DeadLetters};
 use qrelay::consumer::{Backoff, Consumer, Control, QueueControl, SqsQueueControl};
 use qrelay::control::{CachedRooms, ControlStore, DynamoStore, MemoryStore};
+use qrelay::digest::{DigestError, DigestRequests, Digester, Mailer, ScheduledDigest};
 use qrelay::domain::Rooms;
 use qrelay::intake::Intake;
 use qrelay::publish::{QuestionPublisher, SnsPublisher};
@@ -45,6 +46,22 @@ pub struct System {
     pub time_zone: jiff::tz::TimeZone,
     /// The consumer's retry schedule and the receives before dead-lettering, for the instructor page's warning.
     pub retries: Retries,
+}
+
+/// The local runner's "mail": the digest printed on the runner's standard output.
+#[derive(Debug)]
+pub struct TerminalMailer;
+
+impl TerminalMailer {
+    pub const ADDRESS: &'static str = "the terminal running qrelay-local";
+}
+
+#[async_trait::async_trait]
+impl Mailer for TerminalMailer {
+    async fn send(&self, _to: &str, subject: &str, text: &str, _html: &str) -> Result<(), DigestError> {
+        println!("\n==== digest: {subject}\n{text}====");
+        Ok(())
+    }
 }
 
 /// More distinct questions than this in a room in one minute trip the flood breaker (the template's default).
@@ -179,7 +196,27 @@ impl System {
             },
             FLOOD_THRESHOLD,
             ConsoleAuth::Local,
-        );
+        )
+        .with_after_class(AfterClass {
+            digester: Arc::new(Digester::new(config.rooms.clone(), store.clone(), None)),
+            time_zone: config.time_zone.clone(),
+            // No SES on a laptop: "mail me" makes the digest in process, reading the chat for votes as the digest
+            // function does, and prints it where the runner prints everything else.
+            digest: Some((
+                Arc::new(ScheduledDigest {
+                    digester: Digester::new(
+                        config.rooms.clone(),
+                        store.clone(),
+                        Some(outage.clone() as Arc<dyn ChatPoster>),
+                    ),
+                    mailer: Arc::new(TerminalMailer),
+                    to: TerminalMailer::ADDRESS.into(),
+                    language: qrelay::digest::Language::En,
+                    time_zone: config.time_zone.clone(),
+                }) as Arc<dyn DigestRequests>,
+                TerminalMailer::ADDRESS.into(),
+            )),
+        });
         let consumer = Consumer::new(
             config.rooms.clone(),
             config.time_zone.clone(),
@@ -192,6 +229,7 @@ impl System {
             rooms: Arc::new(CachedRooms::new(store, ROOM_STATE_TTL)),
             flood_threshold: FLOOD_THRESHOLD,
             held_for: Duration::from_secs(14 * 86_400),
+            keep_delivered_for: Some(Duration::from_secs(30 * 86_400)),
         });
         let consumer = if config.emit_metrics {
             consumer

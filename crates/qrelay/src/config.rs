@@ -211,6 +211,111 @@ pub fn chat_url(src: &dyn Source) -> Result<String, ConfigError> {
     }
 }
 
+/// An `https://` URL from `name` (plain `http://` only to a loopback address, as for [`chat_url`]).
+fn secure_url(src: &dyn Source, name: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
+    let raw = match (src.get(name), default) {
+        (Some(raw), _) => raw.trim().to_owned(),
+        (None, Some(default)) => default.to_owned(),
+        (None, None) => return Err(ConfigError::Missing(name)),
+    };
+    let invalid = |why: &str| ConfigError::Invalid {
+        name,
+        reason: format!("{raw:?} {why}: it must be an https:// URL (plain http:// only for a loopback address)"),
+    };
+    let url = reqwest::Url::parse(&raw).map_err(|e| invalid(&format!("is not a URL ({e})")))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" => Ok(raw),
+        "http" if loopback => Ok(raw),
+        _ => Err(invalid("is not https")),
+    }
+}
+
+/// The escalation function's configuration.
+#[derive(Debug, Clone)]
+pub struct EscalationConfig {
+    /// `CONTROL_TABLE`: where the incident is kept.
+    pub control_table: String,
+    /// `ESCALATION_PHONES` (comma-separated, E.164), `ESCALATE_AFTER_MINUTES` (default 10, 1 to 240),
+    /// `ACK_WAIT_MINUTES` (default 3, 1 to 30), `ESCALATION_ALARMS` (the chat-down alarms' names, comma-separated),
+    /// `ESCALATION_CALLBACK_URL`, `ESCALATION_LANGUAGE` (`ja`, the default, or `en`) and `ESCALATION_ROUNDS`
+    /// (default 3, 1 to 10).
+    pub rotation: crate::escalation::Rotation,
+    /// `TWILIO_SECRET_ID`: the secret with the account SID and auth token.
+    pub twilio_secret_id: String,
+    /// `TWILIO_FROM`: the Twilio number calls come from (E.164).
+    pub twilio_from: crate::escalation::Phone,
+    /// `TWILIO_API_URL`: Twilio's API (default `https://api.twilio.com`; a fake's address in tests).
+    pub twilio_api_url: String,
+}
+
+impl EscalationConfig {
+    pub const REQUIRED: &'static [&'static str] = &[
+        "CONTROL_TABLE",
+        "ESCALATION_PHONES",
+        "ESCALATION_ALARMS",
+        "ESCALATION_CALLBACK_URL",
+        "TWILIO_SECRET_ID",
+        "TWILIO_FROM",
+    ];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        use crate::escalation::{Phone, Rotation, Voice};
+        let phone =
+            |name: &'static str, raw: &str| Phone::parse(raw).map_err(|reason| ConfigError::Invalid { name, reason });
+        let phones = required(src, "ESCALATION_PHONES")?
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| phone("ESCALATION_PHONES", p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if phones.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "ESCALATION_PHONES",
+                reason: "no phone number given".into(),
+            });
+        }
+        let alarms: std::collections::BTreeSet<String> = required(src, "ESCALATION_ALARMS")?
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let minutes = |name, default, min, max| -> Result<std::time::Duration, ConfigError> {
+            Ok(std::time::Duration::from_secs(
+                bounded_from(src, name, default, min, max)? as u64 * 60,
+            ))
+        };
+        let voice = match src.get("ESCALATION_LANGUAGE").as_deref().map(str::trim) {
+            None | Some("ja") => Voice::Ja,
+            Some("en") => Voice::En,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "ESCALATION_LANGUAGE",
+                    reason: format!("{other:?} is not ja or en"),
+                });
+            }
+        };
+        Ok(Self {
+            control_table: required(src, "CONTROL_TABLE")?.trim().to_owned(),
+            rotation: Rotation {
+                phones,
+                after: minutes("ESCALATE_AFTER_MINUTES", 10, 1, 240)?,
+                ack_wait: minutes("ACK_WAIT_MINUTES", 3, 1, 30)?,
+                alarms,
+                callback_url: secure_url(src, "ESCALATION_CALLBACK_URL", None)?,
+                voice,
+                rounds: bounded_from(src, "ESCALATION_ROUNDS", 3, 1, 10)? as u32,
+            },
+            twilio_secret_id: required(src, "TWILIO_SECRET_ID")?.trim().to_owned(),
+            twilio_from: phone("TWILIO_FROM", &required(src, "TWILIO_FROM")?)?,
+            twilio_api_url: secure_url(src, "TWILIO_API_URL", Some(crate::escalation::TWILIO_API))?,
+        })
+    }
+}
+
 /// The intake function's configuration.
 #[derive(Debug, Clone)]
 pub struct IntakeConfig {
@@ -316,6 +421,9 @@ pub struct ControlConfig {
     pub flood_threshold: u32,
     /// `HELD_DAYS` (default 14, 1 to 365): how long a held question waits for a decision.
     pub held_for: std::time::Duration,
+    /// `RETENTION_DAYS` (default 30, 0 to 365): how long a delivered question is kept for the digest and the
+    /// export; 0 keeps none.
+    pub keep_delivered_for: Option<std::time::Duration>,
 }
 
 impl ControlConfig {
@@ -327,8 +435,133 @@ impl ControlConfig {
             table: table.trim().to_owned(),
             flood_threshold: flood_threshold(src)?,
             held_for: std::time::Duration::from_secs(bounded_from(src, "HELD_DAYS", 14, 1, 365)? as u64 * 86_400),
+            keep_delivered_for: retention(src)?,
         }))
     }
+}
+
+/// `TIME_ZONE`: the course's time zone (IANA name, default `Asia/Tokyo`).
+pub fn time_zone(src: &dyn Source) -> Result<jiff::tz::TimeZone, ConfigError> {
+    let name = src.get("TIME_ZONE").unwrap_or_else(|| "Asia/Tokyo".to_owned());
+    jiff::tz::TimeZone::get(name.trim()).map_err(|e| ConfigError::Invalid {
+        name: "TIME_ZONE",
+        reason: e.to_string(),
+    })
+}
+
+/// After class, for the console and the digest function: the archive, the chat's reactions, the digest's mail.
+#[derive(Debug, Clone)]
+pub struct AfterClassConfig {
+    /// `TIME_ZONE`: what "today" means.
+    pub time_zone: jiff::tz::TimeZone,
+    /// `RETENTION_DAYS`: `None` (0) when the consumer keeps nothing, so there is nothing to export or mail.
+    pub keep_delivered_for: Option<std::time::Duration>,
+    /// `CHAT_SECRET_ID`, with `CHAT_KIND` and `CHAT_URL`: the chat read for votes and answers; without the
+    /// secret, the digest has none.
+    pub chat: Option<(ChatKind, String)>,
+    /// `CHAT_TIMEOUT_MS` (default 4000).
+    pub chat_timeout: std::time::Duration,
+    /// `DIGEST_EMAIL`: where the digest goes; without it there is no digest (the export stays).
+    pub digest_email: Option<String>,
+    /// `DIGEST_FROM`: the SES identity it is sent from (default: `DIGEST_EMAIL` itself).
+    pub digest_from: Option<String>,
+    /// `DIGEST_LANGUAGE`: `ja` (default) or `en`.
+    pub language: crate::digest::Language,
+    /// `DIGEST_TOPIC_ARN`: where the console sends "mail me these questions" (the digest function's topic).
+    pub digest_topic_arn: Option<String>,
+}
+
+impl AfterClassConfig {
+    pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let chat = match src
+            .get("CHAT_SECRET_ID")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+        {
+            Some(secret) => Some((chat_kind(src)?, secret)),
+            None => None,
+        };
+        let digest_email = src
+            .get("DIGEST_EMAIL")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        if let Some(email) = &digest_email {
+            if !email_like(email) {
+                return Err(ConfigError::Invalid {
+                    name: "DIGEST_EMAIL",
+                    reason: format!("{email:?} is not an e-mail address"),
+                });
+            }
+        }
+        let digest_from = src
+            .get("DIGEST_FROM")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .or_else(|| digest_email.clone());
+        let language = match src.get("DIGEST_LANGUAGE") {
+            Some(raw) => raw.parse().map_err(|reason| ConfigError::Invalid {
+                name: "DIGEST_LANGUAGE",
+                reason,
+            })?,
+            None => crate::digest::Language::default(),
+        };
+        Ok(Self {
+            time_zone: time_zone(src)?,
+            keep_delivered_for: retention(src)?,
+            chat,
+            chat_timeout: std::time::Duration::from_millis(bounded(src, "CHAT_TIMEOUT_MS", 4000, 60_000)? as u64),
+            digest_email,
+            digest_from,
+            language,
+            digest_topic_arn: src
+                .get("DIGEST_TOPIC_ARN")
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// One `@` with something on both sides and no white space: what SES would take as an address.
+fn email_like(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@') && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// The digest function's configuration.
+#[derive(Debug, Clone)]
+pub struct DigestConfig {
+    /// `ROOMS`: the same list the intake function has.
+    pub rooms: Rooms,
+    /// `CONTROL_TABLE`: the instructor's table, where the consumer archives delivered questions.
+    pub control_table: String,
+    pub after_class: AfterClassConfig,
+}
+
+impl DigestConfig {
+    pub const REQUIRED: &'static [&'static str] = &["ROOMS", "CONTROL_TABLE", "DIGEST_EMAIL"];
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        required(src, "DIGEST_EMAIL")?;
+        Ok(Self {
+            rooms: rooms(src)?,
+            control_table: required(src, "CONTROL_TABLE")?.trim().to_owned(),
+            after_class: AfterClassConfig::from_source(src)?,
+        })
+    }
+}
+
+/// `RETENTION_DAYS` (default 30, 0 to 365; 0 keeps nothing).
+pub fn retention(src: &dyn Source) -> Result<Option<std::time::Duration>, ConfigError> {
+    let days = bounded_from(src, "RETENTION_DAYS", 30, 0, 365)? as u64;
+    Ok((days > 0).then(|| std::time::Duration::from_secs(days * 86_400)))
 }
 
 /// `FLOOD_THRESHOLD` (default 20, 2 to 10000).
@@ -367,11 +600,7 @@ impl ConsumerConfig {
 
     pub(crate) fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let chat = chat_kind(src)?;
-        let tz_name = src.get("TIME_ZONE").unwrap_or_else(|| "Asia/Tokyo".to_owned());
-        let time_zone = jiff::tz::TimeZone::get(tz_name.trim()).map_err(|e| ConfigError::Invalid {
-            name: "TIME_ZONE",
-            reason: e.to_string(),
-        })?;
+        let time_zone = time_zone(src)?;
         let default = Backoff::default();
         let base = bounded(src, "BACKOFF_BASE_SECONDS", default.base.as_secs() as usize, 43_200)?;
         let cap = bounded(src, "BACKOFF_MAX_SECONDS", default.cap.as_secs() as usize, 43_200)?;
@@ -412,6 +641,8 @@ pub struct ConsoleConfig {
     pub issuer: String,
     /// `COGNITO_CLIENT_ID`: the console's app client; a token's `aud` must equal it.
     pub client_id: String,
+    /// The export and the digest on demand.
+    pub after_class: AfterClassConfig,
 }
 
 impl ConsoleConfig {
@@ -441,6 +672,7 @@ impl ConsoleConfig {
             flood_threshold: flood_threshold(src)?,
             issuer: required(src, "COGNITO_ISSUER")?.trim().to_owned(),
             client_id: required(src, "COGNITO_CLIENT_ID")?.trim().to_owned(),
+            after_class: AfterClassConfig::from_source(src)?,
         })
     }
 }
@@ -661,6 +893,95 @@ mod tests {
         let mut names = names.to_vec();
         names.sort_unstable();
         names
+    }
+
+    #[test]
+    fn the_digest_and_escalation_lists_are_what_their_configs_require() {
+        let digest = [
+            ("ROOMS", "general"),
+            ("CONTROL_TABLE", "qrelay-control"),
+            ("DIGEST_EMAIL", "teacher@example.com"),
+            ("RETENTION_DAYS", "30"),
+        ];
+        assert_eq!(
+            required_by(DigestConfig::from_source, &digest),
+            sorted(DigestConfig::REQUIRED)
+        );
+        let escalation = [
+            ("CONTROL_TABLE", "qrelay-control"),
+            ("ESCALATION_PHONES", "+819011110001,+819011110002"),
+            ("ESCALATION_ALARMS", "a,b"),
+            (
+                "ESCALATION_CALLBACK_URL",
+                "https://abc.execute-api.ap-northeast-1.amazonaws.com/escalation/twilio",
+            ),
+            ("TWILIO_SECRET_ID", "qrelay-twilio"),
+            ("TWILIO_FROM", "+15005550006"),
+        ];
+        assert_eq!(
+            required_by(EscalationConfig::from_source, &escalation),
+            sorted(EscalationConfig::REQUIRED)
+        );
+        let config = EscalationConfig::from_source(&escalation.to_vec()).expect("ok");
+        assert_eq!(config.rotation.phones.len(), 2);
+        assert_eq!(config.rotation.after, std::time::Duration::from_secs(600));
+        assert_eq!(config.twilio_api_url, "https://api.twilio.com");
+    }
+
+    #[test]
+    fn bad_digest_and_escalation_settings_are_refused_by_name() {
+        let digest = |extra: (&'static str, &'static str)| {
+            let mut vars = vec![
+                ("ROOMS", "general"),
+                ("CONTROL_TABLE", "t"),
+                ("DIGEST_EMAIL", "teacher@example.com"),
+            ];
+            vars.retain(|(k, _)| *k != extra.0);
+            vars.push(extra);
+            DigestConfig::from_source(&vars)
+        };
+        for (name, bad) in [
+            ("DIGEST_EMAIL", "not an address"),
+            ("DIGEST_LANGUAGE", "fr"),
+            ("RETENTION_DAYS", "366"),
+            ("TIME_ZONE", "Mars/Olympus"),
+        ] {
+            let err = digest((name, bad)).expect_err("refused");
+            assert!(err.to_string().contains(name), "{name}={bad}: {err}");
+        }
+        assert_eq!(
+            digest(("RETENTION_DAYS", "0"))
+                .expect("ok")
+                .after_class
+                .keep_delivered_for,
+            None
+        );
+        let escalation = |extra: (&'static str, &'static str)| {
+            let mut vars = vec![
+                ("CONTROL_TABLE", "t"),
+                ("ESCALATION_PHONES", "+819011110001"),
+                ("ESCALATION_ALARMS", "a"),
+                ("ESCALATION_CALLBACK_URL", "https://x.example/escalation/twilio"),
+                ("TWILIO_SECRET_ID", "s"),
+                ("TWILIO_FROM", "+15005550006"),
+            ];
+            vars.retain(|(k, _)| *k != extra.0);
+            vars.push(extra);
+            EscalationConfig::from_source(&vars)
+        };
+        for (name, bad) in [
+            ("ESCALATION_PHONES", "090-1234-5678"),
+            ("ESCALATION_PHONES", "+819011110001,+81 90"),
+            ("TWILIO_FROM", "15005550006"),
+            ("ESCALATE_AFTER_MINUTES", "0"),
+            ("ACK_WAIT_MINUTES", "31"),
+            ("ESCALATION_CALLBACK_URL", "http://x.example/escalation/twilio"),
+            ("TWILIO_API_URL", "http://api.twilio.com"),
+            ("ESCALATION_LANGUAGE", "de"),
+        ] {
+            let err = escalation((name, bad)).expect_err("refused");
+            assert!(err.to_string().contains(name), "{name}={bad}: {err}");
+        }
     }
 
     /// Ties each `REQUIRED` list, which the template test checks against `template.yaml`, to what `from_source`

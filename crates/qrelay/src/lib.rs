@@ -8,6 +8,11 @@
 //! - [`consumer`]: the consumer function's handler. Posts each queued question to its room's chat channel exactly
 //!   once, retrying with a backoff that spans hours and dead-lettering what can never be delivered.
 //! - [`redrive`]: the redrive function's handler, the instructor's tool to move dead letters back to the queue.
+//! - [`console`]: the instructor's console API (room states, held questions, redrive, export, digest on demand).
+//! - [`control`]: room states, held questions, the flood breaker's counters and the archive of delivered
+//!   questions, in one store (DynamoDB deployed, memory locally).
+//! - [`digest`]: after class, a room's questions with the chat's votes and answers, mailed (SES) or exported.
+//! - [`escalation`]: when the chat stays down, phone calls through a Twilio rotation until someone acknowledges.
 //! - [`config`]: each function's configuration, read from environment variables once at cold start.
 //! - [`publish`]: the port an accepted question leaves the intake through, and its SNS adapter.
 //! - [`chat`]: the port to the team chat, how a question reads there, and the Rocket.Chat REST and
@@ -26,7 +31,9 @@ pub mod config;
 pub mod console;
 pub mod consumer;
 pub mod control;
+pub mod digest;
 pub mod domain;
+pub mod escalation;
 pub mod intake;
 pub mod publish;
 pub mod redrive;

@@ -27,6 +27,16 @@ pub(crate) fn route_path(req: &Request) -> String {
     path.to_owned()
 }
 
+/// A query parameter: from API Gateway's parsed parameters, or from the URI when the request did not come through
+/// API Gateway (the local runner).
+pub(crate) fn query_param(req: &Request, name: &str) -> Option<String> {
+    if let Some(value) = req.query_string_parameters().first(name) {
+        return Some(value.to_owned());
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query()?).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
 /// A JSON answer.
 pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Body::from(body.to_string()));

@@ -271,6 +271,20 @@ fn message_json(record: &Record) -> Value {
             json[key] = json!(value);
         }
     }
+    // As the server shows them: `reactions` only once someone reacted, the thread's fields only once it has one.
+    if !record.reactions.is_empty() {
+        let reactions: serde_json::Map<String, Value> = record
+            .reactions
+            .iter()
+            .map(|(emoji, usernames)| (emoji.clone(), json!({ "usernames": usernames })))
+            .collect();
+        json["reactions"] = Value::Object(reactions);
+    }
+    if record.thread_count > 0 {
+        json["tcount"] = json!(record.thread_count);
+        json["replies"] = json!(record.replies);
+        json["tlm"] = json!(ts);
+    }
     json
 }
 

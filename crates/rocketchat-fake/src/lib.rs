@@ -181,6 +181,33 @@ impl FakeRocketChat {
         format!("{}/hooks/{integration_id}/{token}", self.url())
     }
 
+    /// `username` reacts to message `msg_id` with `emoji` (a shortcode such as `:+1:`), as a person in the channel
+    /// would; reacting twice with the same emoji counts once, as on the server. False if there is no such message.
+    pub fn react(&self, msg_id: &str, emoji: &str, username: &str) -> bool {
+        let mut state = lock(&self.state);
+        let Some(record) = state.message_mut(msg_id) else {
+            return false;
+        };
+        let who = record.reactions.entry(emoji.to_owned()).or_default();
+        if !who.iter().any(|u| u == username) {
+            who.push(username.to_owned());
+        }
+        true
+    }
+
+    /// User `user_id` replies in the thread of message `msg_id`. False if there is no such message.
+    pub fn reply_in_thread(&self, msg_id: &str, user_id: &str) -> bool {
+        let mut state = lock(&self.state);
+        let Some(record) = state.message_mut(msg_id) else {
+            return false;
+        };
+        record.thread_count += 1;
+        if !record.replies.iter().any(|u| u == user_id) {
+            record.replies.push(user_id.to_owned());
+        }
+        true
+    }
+
     /// Every stored message, in storage order.
     pub fn messages(&self) -> Vec<StoredMessage> {
         lock(&self.state).messages().cloned().collect()

@@ -43,6 +43,12 @@ struct Hook {
 pub(crate) struct Record {
     pub(crate) message: StoredMessage,
     pub(crate) ts: SystemTime,
+    /// Emoji shortcode (`:+1:`) → the usernames who reacted with it, as `chat.getMessage` shows them.
+    pub(crate) reactions: std::collections::BTreeMap<String, Vec<String>>,
+    /// The user ids who replied in the message's thread, once each, as `replies` shows them.
+    pub(crate) replies: Vec<String>,
+    /// How many thread replies there are (`tcount`).
+    pub(crate) thread_count: u32,
 }
 
 impl State {
@@ -124,8 +130,15 @@ impl State {
         self.messages.push(Record {
             message,
             ts: SystemTime::now(),
+            reactions: std::collections::BTreeMap::new(),
+            replies: Vec::new(),
+            thread_count: 0,
         });
         &self.messages[self.messages.len() - 1]
+    }
+
+    pub(crate) fn message_mut(&mut self, id: &str) -> Option<&mut Record> {
+        self.by_id.get(id).map(|&i| &mut self.messages[i])
     }
 
     pub(crate) fn messages(&self) -> impl Iterator<Item = &StoredMessage> {

@@ -16,6 +16,7 @@
 //!
 //! Everything it starts (moto, the functions) is owned by a guard from [`crate::process`], so nothing outlives it.
 
+pub mod after_class;
 pub mod console;
 pub mod control_plane;
 pub mod functions;
@@ -29,7 +30,7 @@ pub mod stack;
 pub mod template;
 pub mod wiring;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -290,9 +291,32 @@ async fn run_scenario(
     }
 
     report.step("each function: settings, environment, role");
+    // The functions this stack has: the digest and the escalation only with their parameters.
+    let active: BTreeSet<&str> = context
+        .template
+        .active_resources(&stack.conditions)
+        .map(|(id, _)| id)
+        .collect();
+    let specs: Vec<&FunctionSpec> = context
+        .specs
+        .iter()
+        .filter(|s| active.contains(s.logical_id.as_str()))
+        .collect();
+    let absent: Vec<&str> = context
+        .specs
+        .iter()
+        .filter(|s| !active.contains(s.logical_id.as_str()))
+        .map(|s| s.binary.as_str())
+        .collect();
+    if !absent.is_empty() {
+        report.note(format!(
+            "not in this stack (their conditions are false): {}",
+            absent.join(", ")
+        ));
+    }
     let mut environments = BTreeMap::new();
     let mut roles = BTreeMap::new();
-    for spec in context.specs {
+    for spec in specs.iter().copied() {
         wiring::check_function_settings(
             &stack,
             context.template,
@@ -317,12 +341,17 @@ async fn run_scenario(
         environments.insert(spec.binary.clone(), environment);
     }
     let distinct: std::collections::BTreeSet<&String> = roles.values().map(|(id, _)| id).collect();
+    // SAM gives each EventBridge Scheduler schedule (the digest's) a role the scheduler assumes to invoke its
+    // function: checked apart, as allowed to do that and nothing else.
+    let scheduler_roles = wiring::check_scheduler_roles(&stack, context.template, report);
     report.check(
-        distinct.len() == context.specs.len() && stack.snapshot.roles.len() == context.specs.len(),
+        distinct.len() == specs.len() && stack.snapshot.roles.len() == specs.len() + scheduler_roles,
         format!(
-            "one role per function and no other role ({} functions, {} distinct roles, {} roles in the stack)",
-            context.specs.len(),
+            "one role per function and no other role but the schedules' ({} functions, {} distinct roles, {} \
+             schedule roles, {} roles in the stack)",
+            specs.len(),
             distinct.len(),
+            scheduler_roles,
             stack.snapshot.roles.len()
         ),
     );
@@ -375,6 +404,16 @@ async fn run_scenario(
         }
     };
 
+    // After class and the escalation, where this stack has them.
+    report.step("after class and the escalation: the digest mailed through SES, an alarm and a tick");
+    let after_calls = match after_class::check(context, &stack, &environments, report).await {
+        Ok(calls) => calls,
+        Err(e) => {
+            report.fail(format!("the after-class check stopped: {e:#}"));
+            Vec::new()
+        }
+    };
+
     let mut secret_arns = BTreeMap::new();
     if let Some(id) = environments["consumer"].get("CHAT_SECRET_ID") {
         if let Ok(arn) = stack.secret_arn(id).await {
@@ -386,7 +425,7 @@ async fn run_scenario(
         .zip(["intake", "consumer", "redrive"])
         .map(|(f, binary)| (binary.to_owned(), f.calls(), roles[binary].1.clone()))
         .collect();
-    for (binary, made) in console_calls {
+    for (binary, made) in console_calls.into_iter().chain(after_calls) {
         calls.push((binary.clone(), made, roles[&binary].1.clone()));
     }
     journey::replay_calls(&m, &calls, &secret_arns, completed, report);
@@ -481,11 +520,24 @@ fn plan(stack: &Stack, scenario: &Scenario, outputs: &BTreeMap<String, String>) 
 
 /// Builds the functions' host binaries, which the rehearsal runs (the uploaded packages are for Lambda).
 fn build_binaries(root: &Path) -> anyhow::Result<()> {
-    println!("== cargo build -p intake -p consumer -p redrive -p console");
+    println!("== cargo build -p intake -p consumer -p redrive -p console -p qrelay-digest -p escalation");
     let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args([
-            "build", "--quiet", "-p", "intake", "-p", "consumer", "-p", "redrive", "-p", "console",
+            "build",
+            "--quiet",
+            "-p",
+            "intake",
+            "-p",
+            "consumer",
+            "-p",
+            "redrive",
+            "-p",
+            "console",
+            "-p",
+            "qrelay-digest",
+            "-p",
+            "escalation",
         ])
         .status()
         .context("running cargo build")?;

@@ -7,7 +7,8 @@ use anyhow::{Context as _, bail};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variable {
     pub name: String,
-    /// The functions that read it (`intake`, `consumer`, `redrive`, `console`); `all` is expanded.
+    /// The functions that read it (`intake`, `consumer`, `redrive`, `console`, `digest`, `escalation`); `all` is
+    /// expanded.
     pub functions: Vec<String>,
     /// The default column as written: `required`, `required for `rocketchat``, `1000 (max 1800)`, ...
     pub default: String,
@@ -28,7 +29,7 @@ impl Variable {
 }
 
 /// The functions `all` stands for.
-const ALL: [&str; 4] = ["intake", "consumer", "redrive", "console"];
+const ALL: [&str; 6] = ["intake", "consumer", "redrive", "console", "digest", "escalation"];
 
 /// The configuration table of `readme` (the text of README.md).
 pub fn configuration_table(readme: &str) -> anyhow::Result<Vec<Variable>> {
@@ -97,7 +98,10 @@ mod tests {
         assert!(table[0].required());
         assert!(table[1].required_for("rocketchat") && table[1].required_for("mattermost"));
         assert!(!table[1].required_for("slack") && !table[0].required_for("rocketchat"));
-        assert_eq!(table[4].functions, ["intake", "consumer", "redrive", "console"]);
+        assert_eq!(
+            table[4].functions,
+            ["intake", "consumer", "redrive", "console", "digest", "escalation"]
+        );
     }
 
     #[test]
@@ -109,6 +113,8 @@ mod tests {
             ("consumer", qrelay::config::ConsumerConfig::REQUIRED),
             ("redrive", qrelay::config::RedriveConfig::REQUIRED),
             ("console", qrelay::config::ConsoleConfig::REQUIRED),
+            ("digest", qrelay::config::DigestConfig::REQUIRED),
+            ("escalation", qrelay::config::EscalationConfig::REQUIRED),
         ] {
             for name in required {
                 assert!(

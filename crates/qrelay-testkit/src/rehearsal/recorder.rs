@@ -80,6 +80,18 @@ fn call_of(headers: &HeaderMap, body: &[u8]) -> Option<Call> {
             };
             (operation, target)
         }
+        // SES's v2 API is REST (no target header, no Action): SendEmail is the one call with a sender, and IAM
+        // evaluates it on the sender's identity.
+        None if service == "ses" => {
+            let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+            let from = json["FromEmailAddress"].as_str()?;
+            let identity = format!(
+                "arn:aws:ses:{}:{}:identity/{from}",
+                super::template::REGION,
+                super::template::ACCOUNT_ID
+            );
+            ("SendEmail".to_owned(), identity)
+        }
         None => {
             let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
             let value = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
@@ -144,6 +156,20 @@ mod tests {
         headers.insert("x-amz-target", HeaderValue::from_static("AmazonSQS.DeleteMessageBatch"));
         let call = call_of(&headers, br#"{"QueueUrl":"https://q/1/x"}"#).expect("a call");
         assert_eq!(call.action, "sqs:DeleteMessage", "IAM has no sqs:DeleteMessageBatch");
+    }
+
+    #[test]
+    fn an_ses_mail_is_a_send_email_on_its_senders_identity() {
+        let call = call_of(
+            &signed("ses"),
+            br#"{"FromEmailAddress":"sensei@example.com","Destination":{}}"#,
+        )
+        .expect("a call");
+        assert_eq!(call.action, "ses:SendEmail");
+        assert_eq!(
+            call.target,
+            "arn:aws:ses:us-east-1:123456789012:identity/sensei@example.com"
+        );
     }
 
     #[test]

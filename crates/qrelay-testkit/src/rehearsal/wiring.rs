@@ -69,10 +69,13 @@ enum Holds {
     Region,
     /// The issuer URL of this user pool's tokens (`https://cognito-idp.<region>.amazonaws.com/<pool id>`).
     Issuer(&'static str),
+    /// What the transformed template resolves it to (compared with moto's value in [`environment`]): for values
+    /// made of resources moto skips, such as the alarms' names and the API's address.
+    AsTemplated,
 }
 
 /// Every variable the template may set, and what it must hold.
-const EXPECTED: [(&str, Holds); 19] = [
+const EXPECTED: [(&str, Holds); 30] = [
     ("TOPIC_ARN", Holds::Ref(TOPIC)),
     ("QUEUE_URL", Holds::Ref(QUEUE)),
     ("QUEUE_ARN", Holds::Arn(QUEUE)),
@@ -92,6 +95,17 @@ const EXPECTED: [(&str, Holds); 19] = [
     ("COGNITO_REGION", Holds::Region),
     ("COGNITO_CLIENT_ID", Holds::Ref(USER_POOL_CLIENT)),
     ("COGNITO_ISSUER", Holds::Issuer(USER_POOL)),
+    ("RETENTION_DAYS", Holds::Parameter("RetentionDays")),
+    ("DIGEST_EMAIL", Holds::Parameter("DigestEmail")),
+    ("DIGEST_LANGUAGE", Holds::Parameter("InstructorLanguage")),
+    ("DIGEST_TOPIC_ARN", Holds::Ref("DigestRequestTopic")),
+    ("ESCALATION_PHONES", Holds::Parameter("EscalationPhones")),
+    ("ESCALATE_AFTER_MINUTES", Holds::Parameter("EscalateAfterMinutes")),
+    ("ESCALATION_LANGUAGE", Holds::Parameter("InstructorLanguage")),
+    ("ESCALATION_ALARMS", Holds::AsTemplated),
+    ("ESCALATION_CALLBACK_URL", Holds::AsTemplated),
+    ("TWILIO_SECRET_ID", Holds::Ref("TwilioSecret")),
+    ("TWILIO_FROM", Holds::Parameter("TwilioFromNumber")),
 ];
 
 /// The instructor's table, user pool and the console's app client.
@@ -550,6 +564,8 @@ pub async fn check_environment(
         "consumer" => qrelay::config::ConsumerConfig::REQUIRED,
         "redrive" => qrelay::config::RedriveConfig::REQUIRED,
         "console" => qrelay::config::ConsoleConfig::REQUIRED,
+        "digest" => qrelay::config::DigestConfig::REQUIRED,
+        "escalation" => qrelay::config::EscalationConfig::REQUIRED,
         _ => &[],
     };
     let chat_kind = environment.get("CHAT_KIND").map_or("rocketchat", String::as_str);
@@ -590,6 +606,7 @@ async fn holds_what(stack: &Stack, holds: Holds, value: &str) -> Result<(), Stri
             super::template::REGION,
             stack.reference(pool).map_err(|e| format!("{e:#}"))?
         ),
+        Holds::AsTemplated => return Ok(()),
         Holds::OneOf(words) => {
             return if words.contains(&value) {
                 Ok(())
@@ -642,6 +659,13 @@ pub async fn own_resources(
         } else if name == "CONTROL_TABLE" {
             // A table is named by its name; IAM grants on its ARN.
             own.insert(stack.attribute(CONTROL_TABLE, "Arn")?);
+        } else if name == "DIGEST_EMAIL" && spec.binary == "digest" {
+            // SES grants sending on the identity the address is.
+            own.insert(format!(
+                "arn:aws:ses:{}:{}:identity/{value}",
+                super::template::REGION,
+                super::template::ACCOUNT_ID
+            ));
         } else if value.starts_with("arn:") {
             own.insert(value.clone());
         } else if name.ends_with("QUEUE_URL") {
@@ -1040,4 +1064,47 @@ pub fn outputs(stack: &Stack, template: &Template, report: &mut Report) -> anyho
         }
     }
     Ok(outputs)
+}
+
+/// The roles SAM makes for EventBridge Scheduler schedules (`ScheduleV2` events): each may be assumed by the
+/// scheduler only and may only invoke a function of the stack. Returns how many there are.
+pub fn check_scheduler_roles(stack: &Stack, template: &Template, report: &mut Report) -> usize {
+    let functions: BTreeSet<&str> = stack.snapshot.functions.values().map(|f| f.arn.as_str()).collect();
+    let mut count = 0;
+    for (id, role) in &stack.snapshot.roles {
+        let trust = template
+            .resource(id)
+            .map(|r| r["Properties"]["AssumeRolePolicyDocument"].to_string())
+            .unwrap_or_default();
+        if !trust.contains("scheduler.amazonaws.com") {
+            continue;
+        }
+        count += 1;
+        let statements: Vec<Statement> = role
+            .inline
+            .values()
+            .flat_map(|policy| Statement::all_of(&policy.document))
+            .collect();
+        let only_invoke = !statements.is_empty()
+            && statements.iter().all(|s| {
+                s.effect == "Allow"
+                    && s.actions
+                        .iter()
+                        .all(|a| a.eq_ignore_ascii_case("lambda:InvokeFunction"))
+                    && s.resources
+                        .as_ref()
+                        .is_some_and(|r| !r.is_empty() && r.iter().all(|arn| functions.contains(arn.as_str())))
+            });
+        report.check(
+            only_invoke && role.attached.is_empty(),
+            format!(
+                "the schedule role {id} only lets EventBridge Scheduler invoke a function of the stack ({:?})",
+                statements
+                    .iter()
+                    .map(|s| format!("{:?} on {:?}", s.actions, s.resources))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    count
 }

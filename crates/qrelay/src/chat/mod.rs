@@ -129,6 +129,21 @@ pub trait ChatPoster: Send + Sync {
     async fn is_posted(&self, _id: QuestionId, _channel: &str) -> Result<bool, ChatError> {
         Ok(false)
     }
+
+    /// What the class made of question `id` in the chat, for the after-class digest: `None` when this chat can't
+    /// be asked (an incoming webhook), or when the question is not (or no longer) there.
+    async fn signals(&self, _id: QuestionId, _channel: &str) -> Result<Option<Signals>, ChatError> {
+        Ok(None)
+    }
+}
+
+/// A question's reception in the chat, read back after class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// People who reacted 👍 to it.
+    pub votes: u32,
+    /// Someone reacted ✅ or replied in its thread (anyone but qrelay's own bot).
+    pub answered: bool,
 }
 
 /// A successful delivery.

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::secret::{ChatSecret, SecretSource};
-use super::{ChatError, ChatMessage, ChatPoster, Delivery, Guarantee, STALE_RETRY_WINDOW, rate_limit_reset};
+use super::{ChatError, ChatMessage, ChatPoster, Delivery, Guarantee, STALE_RETRY_WINDOW, Signals, rate_limit_reset};
 use crate::domain::QuestionId;
 
 /// Posts through Rocket.Chat's REST API as a bot user with a personal access token.
@@ -208,6 +208,28 @@ impl RocketChat {
         }
     }
 
+    /// `chat.getMessage`, read for the message's reactions and thread: `None` when the message is not there.
+    async fn read_signals(&self, creds: &Credentials, msg_id: &str) -> Result<Option<Signals>, ChatError> {
+        let response = send(self.get(creds, "/api/v1/chat.getMessage").query(&[("msgId", msg_id)]))
+            .await
+            .map_err(|e| unavailable("chat.getMessage", &e))?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            let body: MessageBody = response
+                .json()
+                .await
+                .map_err(|e| ChatError::Unavailable(format!("chat.getMessage answered an unreadable body: {e}")))?;
+            return Ok(Some(body.message.signals(&creds.user_id)));
+        }
+        if let Some(e) = classify(status, &response) {
+            return Err(e);
+        }
+        match status {
+            StatusCode::BAD_REQUEST => Ok(None),
+            other => Err(ChatError::Unavailable(format!("chat.getMessage answered HTTP {other}"))),
+        }
+    }
+
     /// After an ambiguous outcome: if the message is in the chat, it was delivered; otherwise `failure` stands.
     async fn settle(&self, creds: &Credentials, msg_id: &str, failure: ChatError) -> Result<Delivery, ChatError> {
         let response = send(self.get(creds, "/api/v1/chat.getMessage").query(&[("msgId", msg_id)])).await;
@@ -237,6 +259,18 @@ impl ChatPoster for RocketChat {
         }
     }
 
+    async fn signals(&self, id: QuestionId, _channel: &str) -> Result<Option<Signals>, ChatError> {
+        let msg_id = message_id(id);
+        let (creds, _) = self.credentials(false).await?;
+        match self.read_signals(&creds, &msg_id).await {
+            Err(ChatError::Unauthorized) => match self.credentials(true).await? {
+                (fresh, true) => self.read_signals(&fresh, &msg_id).await,
+                (_, false) => Err(ChatError::Unauthorized),
+            },
+            other => other,
+        }
+    }
+
     /// A message `_id` is unique across the whole server: the channel is not needed to find it.
     async fn is_posted(&self, id: QuestionId, _channel: &str) -> Result<bool, ChatError> {
         let msg_id = message_id(id);
@@ -247,6 +281,50 @@ impl ChatPoster for RocketChat {
                 (_, false) => Err(ChatError::Unauthorized),
             },
             other => other,
+        }
+    }
+}
+
+/// The parts of `chat.getMessage`'s message that carry the class's reception: `reactions` maps an emoji
+/// (`:+1:`) to who reacted with it; `replies` lists the user ids who answered in its thread.
+#[derive(Debug, Deserialize)]
+struct MessageBody {
+    message: ReadMessage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReadMessage {
+    #[serde(default)]
+    reactions: HashMap<String, Reaction>,
+    #[serde(default)]
+    replies: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Reaction {
+    #[serde(default)]
+    usernames: Vec<String>,
+}
+
+/// Rocket.Chat's names for 👍 and ✅ (it stores the shortcode the client sent, and clients send either).
+const VOTE_EMOJI: [&str; 2] = [":+1:", ":thumbsup:"];
+const ANSWERED_EMOJI: [&str; 3] = [":white_check_mark:", ":heavy_check_mark:", ":ballot_box_with_check:"];
+
+impl ReadMessage {
+    fn signals(&self, bot_user_id: &str) -> Signals {
+        let people = |names: &[&str]| {
+            let mut who: Vec<&str> = names
+                .iter()
+                .filter_map(|name| self.reactions.get(*name))
+                .flat_map(|r| r.usernames.iter().map(String::as_str))
+                .collect();
+            who.sort_unstable();
+            who.dedup();
+            who.len()
+        };
+        Signals {
+            votes: u32::try_from(people(&VOTE_EMOJI)).unwrap_or(u32::MAX),
+            answered: people(&ANSWERED_EMOJI) > 0 || self.replies.iter().any(|user| user != bot_user_id),
         }
     }
 }

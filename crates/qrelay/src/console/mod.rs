@@ -26,10 +26,11 @@ pub use page::{PageAuth, console_page};
 
 use crate::chat::Guarantee;
 use crate::control::{ControlStore, Decided, Decision, HeldStatus, RoomState};
+use crate::digest::{Days, DigestRequested, DigestRequests, Digester, ExportFormat};
 use crate::domain::{QuestionId, RoomName, Rooms};
 use crate::publish::QuestionPublisher;
 use crate::redrive::{DeadLetterMover, DeadLetterQueue, Redrive, RedriveError, RedriveSummary};
-use crate::web::{json, route_path};
+use crate::web::{json, query_param, route_path};
 
 /// How the console knows who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,25 @@ pub struct ChatInfo {
     pub guarantee: Guarantee,
 }
 
+/// After class: the export of a room's delivered questions, and the digest on demand.
+pub struct AfterClass {
+    /// The archive, read without the chat (the console never holds the chat's token).
+    pub digester: Arc<Digester>,
+    /// The course's time zone: what "today" and an export's days mean.
+    pub time_zone: jiff::tz::TimeZone,
+    /// Where "mail me these questions" goes, and the address it mails; `None` without `DIGEST_EMAIL`.
+    pub digest: Option<(Arc<dyn DigestRequests>, String)>,
+}
+
+impl std::fmt::Debug for AfterClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AfterClass")
+            .field("time_zone", &self.time_zone)
+            .field("digest_to", &self.digest.as_ref().map(|(_, to)| to))
+            .finish_non_exhaustive()
+    }
+}
+
 /// The console API's handler with what it needs, built once per execution environment.
 pub struct Console {
     rooms: Rooms,
@@ -76,6 +96,7 @@ pub struct Console {
     chat: ChatInfo,
     flood_threshold: u32,
     auth: ConsoleAuth,
+    after_class: Option<AfterClass>,
 }
 
 impl std::fmt::Debug for Console {
@@ -153,6 +174,15 @@ impl Console {
             chat,
             flood_threshold,
             auth,
+            after_class: None,
+        }
+    }
+
+    /// Gives the console the export of a room's questions and, with a mailer, the digest on demand.
+    pub fn with_after_class(self, after_class: AfterClass) -> Self {
+        Self {
+            after_class: Some(after_class),
+            ..self
         }
     }
 
@@ -207,6 +237,15 @@ impl Console {
             ["redrive"] => {
                 allow(method, &Method::POST)?;
                 self.redrive(&instructor, req.body().as_ref()).await
+            }
+            ["rooms", room, "export"] => {
+                allow(method, &Method::GET)?;
+                let room = self.room(room)?;
+                self.export(&instructor, &room, req).await
+            }
+            ["digest"] => {
+                allow(method, &Method::POST)?;
+                self.mail_digest(&instructor, req.body().as_ref()).await
             }
             _ => Err(not_found()),
         }
@@ -313,6 +352,10 @@ impl Console {
                 "held": held,
                 "dead_letters": dead_letters,
                 "flood_threshold": self.flood_threshold,
+                "after_class": {
+                    "export": self.after_class.is_some(),
+                    "digest_to": self.after_class.as_ref().and_then(|a| a.digest.as_ref()).map(|(_, to)| to.as_str()),
+                },
             }),
         ))
     }
@@ -452,6 +495,119 @@ impl Console {
             }
             Err(e) => Err(ConsoleError::unavailable(e)),
         }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestRequest {
+    room: Option<String>,
+    date: Option<String>,
+}
+
+impl Console {
+    fn after_class(&self) -> Result<&AfterClass, ConsoleError> {
+        self.after_class.as_ref().ok_or_else(|| {
+            ConsoleError::new(
+                StatusCode::CONFLICT,
+                "archive_off",
+                "this deployment keeps no delivered questions (RETENTION_DAYS is 0)",
+            )
+        })
+    }
+
+    /// `GET rooms/{room}/export?format=csv|markdown&from=YYYY-MM-DD&to=YYYY-MM-DD`: the room's delivered questions
+    /// of those days (both included; today by default), in submission order.
+    async fn export(
+        &self,
+        instructor: &Instructor,
+        room: &RoomName,
+        req: &Request,
+    ) -> Result<Response<Body>, ConsoleError> {
+        let after_class = self.after_class()?;
+        let bad = |code: &'static str, message: String| ConsoleError::new(StatusCode::BAD_REQUEST, code, message);
+        let format: ExportFormat = query_param(req, "format")
+            .unwrap_or_else(|| "csv".into())
+            .parse()
+            .map_err(|e| bad("invalid_format", e))?;
+        let now = jiff::Timestamp::now();
+        let today = Days::today(now, &after_class.time_zone).first.to_string();
+        let from = query_param(req, "from").unwrap_or_else(|| today.clone());
+        let to = query_param(req, "to").unwrap_or_else(|| from.clone());
+        let days = Days::parse(&from, &to, &after_class.time_zone).map_err(|e| bad("invalid_dates", e))?;
+        let digest = after_class
+            .digester
+            .room(room, &days, now)
+            .await
+            .map_err(ConsoleError::unavailable)?;
+        info!(instructor = %instructor.0, action = "export", room = %room, format = format.extension(),
+              questions = digest.entries.len(), "questions exported");
+        let body = format.render(room, &digest.entries, &after_class.time_zone);
+        let filename = format!("qrelay-{room}-{}-{}.{}", days.first, days.last, format.extension());
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, format.content_type())
+            .header(
+                http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            )
+            .header(http::header::CACHE_CONTROL, "no-store")
+            .body(Body::from(body))
+            .map_err(ConsoleError::unavailable)
+    }
+
+    /// `POST digest` with `{"room"?: …, "date"?: "YYYY-MM-DD"}`: mails that day's digest (today, every room by
+    /// default) to the digest address.
+    async fn mail_digest(&self, instructor: &Instructor, body: &[u8]) -> Result<Response<Body>, ConsoleError> {
+        let after_class = self.after_class()?;
+        let request: DigestRequest = if body.iter().all(u8::is_ascii_whitespace) {
+            DigestRequest::default()
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                ConsoleError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("send {{}} for today's questions of every room, or {{\"room\": …, \"date\": \"YYYY-MM-DD\"}}: {e}"),
+                )
+            })?
+        };
+        let rooms = match &request.room {
+            Some(room) => vec![self.room(room)?],
+            None => self.rooms.iter().map(|r| r.name().clone()).collect(),
+        };
+        let Some((requests, to)) = &after_class.digest else {
+            return Err(ConsoleError::new(
+                StatusCode::CONFLICT,
+                "digest_off",
+                "no digest address is configured (the DigestEmail parameter); use the export instead",
+            ));
+        };
+        let days = match &request.date {
+            Some(date) => Days::parse(date, date, &after_class.time_zone)
+                .map_err(|e| ConsoleError::new(StatusCode::BAD_REQUEST, "invalid_dates", e))?,
+            None => Days::today(jiff::Timestamp::now(), &after_class.time_zone),
+        };
+        let requested = requests
+            .request(&rooms, days.first)
+            .await
+            .map_err(ConsoleError::unavailable)?;
+        info!(instructor = %instructor.0, action = "digest", rooms = rooms.len(), day = %days.first,
+              "digest requested");
+        let message = match requested {
+            DigestRequested::Mailed { questions: 0 } => {
+                format!("No question reached the chat on {}: nothing to mail.", days.first)
+            }
+            DigestRequested::Mailed { questions } => {
+                format!("Mailed {questions} question(s) of {} to {to}.", days.first)
+            }
+            DigestRequested::Queued => {
+                format!("The digest of {} is on its way to {to} (within a minute).", days.first)
+            }
+        };
+        Ok(json(
+            StatusCode::OK,
+            &json!({ "day": days.first.to_string(), "message": message }),
+        ))
     }
 }
 

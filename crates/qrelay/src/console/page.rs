@@ -83,6 +83,19 @@ const EN: &[(&str, &str)] = &[
         "local_tools",
         "Local tools: simulate a chat outage, retry now, the queue's depths",
     ),
+    ("after_title", "After class"),
+    ("export_room", "Room"),
+    ("export_from", "From"),
+    ("export_to", "To"),
+    ("export_csv", "Download CSV"),
+    ("export_markdown", "Download Markdown"),
+    ("exported", "Downloaded {file}."),
+    ("mail_digest", "Mail me these questions"),
+    ("digest_to", "The digest goes to {to}."),
+    (
+        "digest_off",
+        "No digest address is set (DigestEmail): use the downloads.",
+    ),
 ];
 
 const JA: &[(&str, &str)] = &[
@@ -152,6 +165,19 @@ const JA: &[(&str, &str)] = &[
     (
         "local_tools",
         "ローカル用の道具：チャット停止の再現、すぐに再送、キューの状況",
+    ),
+    ("after_title", "授業のあとで"),
+    ("export_room", "ルーム"),
+    ("export_from", "開始日"),
+    ("export_to", "終了日"),
+    ("export_csv", "CSV をダウンロード"),
+    ("export_markdown", "Markdown をダウンロード"),
+    ("exported", "{file} をダウンロードしました。"),
+    ("mail_digest", "この質問をメールで受け取る"),
+    ("digest_to", "まとめは {to} に送られます。"),
+    (
+        "digest_off",
+        "まとめの送り先（DigestEmail）が設定されていません。ダウンロードをお使いください。",
     ),
 ];
 

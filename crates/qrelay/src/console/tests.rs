@@ -390,3 +390,243 @@ fn each_chat_kinds_stated_guarantee_is_its_adapters_own() {
         assert_eq!(kind.guarantee(), poster.guarantee(), "{kind:?}");
     }
 }
+
+fn with_after_class(f: Fixture, mail: bool) -> (Console, Arc<crate::digest::Outbox>) {
+    let outbox = Arc::new(crate::digest::Outbox::default());
+    let rooms = Rooms::parse("general,rust-101").expect("rooms");
+    let tokyo = jiff::tz::TimeZone::get("Asia/Tokyo").expect("zone");
+    let in_process = crate::digest::ScheduledDigest {
+        digester: Digester::new(rooms.clone(), f.store.clone(), None),
+        mailer: outbox.clone(),
+        to: "teacher@example.com".into(),
+        language: crate::digest::Language::En,
+        time_zone: tokyo.clone(),
+    };
+    let console = f.console.with_after_class(AfterClass {
+        digester: Arc::new(Digester::new(rooms, f.store.clone(), None)),
+        time_zone: tokyo,
+        digest: mail.then(|| {
+            (
+                Arc::new(in_process) as Arc<dyn DigestRequests>,
+                "teacher@example.com".to_owned(),
+            )
+        }),
+    });
+    (console, outbox)
+}
+
+fn with_query(method: &str, path_and_query: &str) -> Request {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    request(method, path, None, |_| {}).tap_query(query)
+}
+
+trait TapQuery {
+    fn tap_query(self, query: &str) -> Self;
+}
+
+impl TapQuery for Request {
+    /// The query string as API Gateway passes it: parsed into the request's query parameters.
+    fn tap_query(self, query: &str) -> Self {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).expect("query");
+        let mut map: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+        for (k, v) in pairs {
+            map.entry(k).or_default().push(v);
+        }
+        self.with_query_string_parameters(map)
+    }
+}
+
+#[tokio::test]
+async fn the_export_gives_todays_delivered_questions_of_a_room() {
+    let f = fixture();
+    let store = f.store.clone();
+    let (console, _) = with_after_class(f, false);
+    let now = jiff::Timestamp::now();
+    let question = Question {
+        id: QuestionId::new_random(),
+        room: RoomName::parse("rust-101").expect("room"),
+        text: QuestionText::parse("exported, with a comma", 1000).expect("text"),
+        nickname: None,
+        submitted_at: now,
+    };
+    let expires = now.checked_add(Duration::from_secs(86_400)).expect("t");
+    store.archive(&question, now, expires).await.expect("archive");
+
+    let response = console
+        .handle(with_query("GET", "/instructor/api/rooms/rust-101/export?format=csv"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = response.headers()["content-disposition"].to_str().expect("ascii");
+    assert!(
+        disposition.starts_with("attachment; filename=\"qrelay-rust-101-"),
+        "{disposition}"
+    );
+    let csv = String::from_utf8(response.body().to_vec()).expect("utf-8");
+    assert!(csv.contains("\"exported, with a comma\""), "{csv}");
+    assert!(csv.contains(&question.id.to_string()), "{csv}");
+
+    let md = console
+        .handle(with_query(
+            "GET",
+            "/instructor/api/rooms/general/export?format=markdown",
+        ))
+        .await;
+    assert_eq!(md.status(), 200);
+    assert!(
+        String::from_utf8(md.body().to_vec())
+            .expect("utf-8")
+            .contains("No questions.")
+    );
+}
+
+#[tokio::test]
+async fn bad_export_and_digest_requests_are_refused_with_what_is_wrong() {
+    let (console, outbox) = with_after_class(fixture(), true);
+    for (method, path, body, status, code) in [
+        ("GET", "/instructor/api/rooms/nope/export", None, 404, "unknown_room"),
+        (
+            "GET",
+            "/instructor/api/rooms/general/export?format=xlsx",
+            None,
+            400,
+            "invalid_format",
+        ),
+        (
+            "GET",
+            "/instructor/api/rooms/general/export?from=2026-13-01",
+            None,
+            400,
+            "invalid_dates",
+        ),
+        (
+            "GET",
+            "/instructor/api/rooms/general/export?from=2026-12-05&to=2026-12-01",
+            None,
+            400,
+            "invalid_dates",
+        ),
+        (
+            "POST",
+            "/instructor/api/rooms/general/export",
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "POST",
+            "/instructor/api/digest",
+            Some(r#"{"room":"nope"}"#),
+            404,
+            "unknown_room",
+        ),
+        (
+            "POST",
+            "/instructor/api/digest",
+            Some(r#"{"date":"tomorrow"}"#),
+            400,
+            "invalid_dates",
+        ),
+        (
+            "POST",
+            "/instructor/api/digest",
+            Some(r#"{"rooms":["general"]}"#),
+            400,
+            "invalid_body",
+        ),
+        ("POST", "/instructor/api/digest", Some("[1]"), 400, "invalid_body"),
+        ("GET", "/instructor/api/digest", None, 405, "method_not_allowed"),
+    ] {
+        let req = match body {
+            Some(body) => signed_in(method, path, Some(body)),
+            None => with_query(method, path),
+        };
+        let response = console.handle(req).await;
+        assert_eq!(response.status(), status, "{method} {path} {body:?}");
+        assert_eq!(body_of(&response)["error"]["code"], code, "{method} {path} {body:?}");
+    }
+    assert!(outbox.sent().is_empty());
+}
+
+fn body_of(response: &Response<Body>) -> serde_json::Value {
+    body(response)
+}
+
+#[tokio::test]
+async fn mail_me_sends_the_digest_or_says_why_it_cant() {
+    let f = fixture();
+    let store = f.store.clone();
+    let (console, outbox) = with_after_class(f, true);
+    let response = console
+        .handle(signed_in("POST", "/instructor/api/digest", Some("{}")))
+        .await;
+    assert_eq!(response.status(), 200, "{:?}", body(&response));
+    assert!(outbox.sent().is_empty(), "a day without questions mails nothing");
+    assert!(
+        body(&response)["message"]
+            .as_str()
+            .expect("message")
+            .contains("nothing to mail")
+    );
+    let now = jiff::Timestamp::now();
+    let question = Question {
+        id: QuestionId::new_random(),
+        room: RoomName::parse("general").expect("room"),
+        text: QuestionText::parse("mail me", 1000).expect("text"),
+        nickname: None,
+        submitted_at: now,
+    };
+    let expires = now.checked_add(Duration::from_secs(86_400)).expect("t");
+    store.archive(&question, now, expires).await.expect("archive");
+    let response = console
+        .handle(signed_in(
+            "POST",
+            "/instructor/api/digest",
+            Some(r#"{"room":"general"}"#),
+        ))
+        .await;
+    assert_eq!(response.status(), 200, "{:?}", body(&response));
+    let message = body(&response)["message"].as_str().expect("message").to_owned();
+    assert!(
+        message.contains("Mailed 1 question(s)") && message.contains("teacher@example.com"),
+        "{message}"
+    );
+    let sent = outbox.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].text.contains("mail me"), "{}", sent[0].text);
+    let overview = body(&console.handle(signed_in("GET", "/instructor/api/overview", None)).await);
+    assert_eq!(overview["after_class"]["digest_to"], "teacher@example.com");
+
+    let (console, _) = with_after_class(fixture(), false);
+    let response = console
+        .handle(signed_in("POST", "/instructor/api/digest", Some("{}")))
+        .await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(body(&response)["error"]["code"], "digest_off");
+    // Without the archive at all (RETENTION_DAYS=0), neither exists.
+    let bare = fixture().console;
+    for req in [
+        signed_in("POST", "/instructor/api/digest", Some("{}")),
+        with_query("GET", "/instructor/api/rooms/general/export"),
+    ] {
+        let response = bare.handle(req).await;
+        assert_eq!(response.status(), 409);
+        assert_eq!(body(&response)["error"]["code"], "archive_off");
+    }
+}
+
+#[tokio::test]
+async fn export_and_digest_need_an_instructor_too() {
+    let (console, outbox) = with_after_class(fixture(), true);
+    for req in [
+        request("POST", "/instructor/api/digest", Some("{}"), |claims| {
+            *claims = serde_json::json!({})
+        }),
+        request("GET", "/instructor/api/rooms/general/export", None, |claims| {
+            *claims = serde_json::json!({})
+        }),
+    ] {
+        assert_eq!(console.handle(req).await.status(), 401);
+    }
+    assert!(outbox.sent().is_empty());
+}

@@ -59,6 +59,9 @@ pub struct Control {
     pub flood_threshold: u32,
     /// How long a held question waits for a decision before it is forgotten (`HELD_DAYS`).
     pub held_for: Duration,
+    /// How long a delivered question is kept for the digest and the export (`RETENTION_DAYS`); `None` keeps
+    /// nothing.
+    pub keep_delivered_for: Option<Duration>,
 }
 
 impl std::fmt::Debug for Control {
@@ -66,6 +69,7 @@ impl std::fmt::Debug for Control {
         f.debug_struct("Control")
             .field("flood_threshold", &self.flood_threshold)
             .field("held_for", &self.held_for)
+            .field("keep_delivered_for", &self.keep_delivered_for)
             .finish_non_exhaustive()
     }
 }
@@ -364,6 +368,12 @@ impl Consumer {
         match result {
             Ok(delivery) => {
                 self.recent.posted(question);
+                if let Err(e) = self.archive(question).await {
+                    // In the chat, but not kept for the digest: the record comes back, finds the question posted
+                    // and archives it then.
+                    warn!(error = %e, "posted, but not archived; will retry");
+                    return Ok(self.retry(attempt, None, e.to_string()));
+                }
                 Ok(match delivery {
                     Delivery::Posted => Outcome::Posted,
                     Delivery::AlreadyPosted => Outcome::AlreadyPosted,
@@ -466,6 +476,22 @@ impl Consumer {
             }
         }
         Ok(Some(Outcome::Held))
+    }
+
+    /// Keeps a question that is in the chat for the digest and the export, when the consumer keeps any.
+    async fn archive(&self, question: &Question) -> Result<(), StoreError> {
+        let Some((control, keep)) = self
+            .control
+            .as_ref()
+            .and_then(|c| c.keep_delivered_for.map(|keep| (c, keep)))
+        else {
+            return Ok(());
+        };
+        let now = jiff::Timestamp::now();
+        let expires_at = now
+            .checked_add(keep)
+            .map_err(|e| StoreError(format!("the archive's expiry: {e}")))?;
+        control.rooms.store().archive(question, now, expires_at).await
     }
 
     /// A short retry when less than the reserve is left before the invocation's deadline: the record is not

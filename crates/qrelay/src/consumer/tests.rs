@@ -461,6 +461,7 @@ mod control {
             rooms: Arc::new(CachedRooms::new(store, Duration::ZERO)),
             flood_threshold: THRESHOLD,
             held_for: Duration::from_secs(14 * 86_400),
+            keep_delivered_for: Some(Duration::from_secs(30 * 86_400)),
         })
     }
 
@@ -481,6 +482,61 @@ mod control {
 
     fn posted_ids(chat: &ScriptedChat) -> Vec<QuestionId> {
         chat.calls.lock().expect("lock").iter().map(|(id, _, _)| *id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_delivered_question_is_archived_once_with_its_first_delivery_time() {
+        let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted), Ok(Delivery::AlreadyPosted)]);
+        let store = Arc::new(MemoryStore::new());
+        let consumer = controlled(chat.clone(), store.clone());
+        let (id, body) = question_at("keep me for the digest", "2026-11-22T09:30:00Z");
+        let before = jiff::Timestamp::now();
+        let response = consumer
+            .handle(batch(vec![record(1, body.clone(), 1)]), in_thirty_seconds())
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        // SQS delivers it again: the chat says it is there, and the archive keeps one copy, first time kept.
+        consumer
+            .handle(batch(vec![record(2, body, 2)]), in_thirty_seconds())
+            .await;
+        let day_from = "2026-11-22T00:00:00Z".parse().expect("time");
+        let day_to = "2026-11-23T00:00:00Z".parse().expect("time");
+        let kept = store
+            .archived(&general(), day_from, day_to, jiff::Timestamp::now())
+            .await
+            .expect("read");
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].question.id, id);
+        assert!(kept[0].delivered_at >= before && kept[0].delivered_at <= jiff::Timestamp::now());
+        let thirty_days = kept[0].expires_at.duration_since(kept[0].delivered_at).as_secs();
+        assert_eq!(thirty_days, 30 * 86_400);
+    }
+
+    #[tokio::test]
+    async fn with_retention_zero_nothing_is_archived() {
+        let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
+        let store = Arc::new(MemoryStore::new());
+        let consumer = consumer(chat.clone(), Arc::new(FakeQueue::default())).with_control(Control {
+            rooms: Arc::new(CachedRooms::new(store.clone(), Duration::ZERO)),
+            flood_threshold: THRESHOLD,
+            held_for: Duration::from_secs(14 * 86_400),
+            keep_delivered_for: None,
+        });
+        let (_, body) = question_at("not kept", "2026-11-22T09:30:00Z");
+        consumer
+            .handle(batch(vec![record(1, body, 1)]), in_thirty_seconds())
+            .await;
+        assert_eq!(chat.calls(), 1);
+        let kept = store
+            .archived(
+                &general(),
+                "2026-11-22T00:00:00Z".parse().expect("time"),
+                "2026-11-23T00:00:00Z".parse().expect("time"),
+                jiff::Timestamp::now(),
+            )
+            .await
+            .expect("read");
+        assert!(kept.is_empty(), "{kept:?}");
     }
 
     #[tokio::test]

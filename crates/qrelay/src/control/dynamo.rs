@@ -5,6 +5,8 @@
 //! | a room's state | `room#<room>` | `state` |
 //! | a held question | `room#<room>` | `held#<question id>` |
 //! | a room's distinct texts in one minute | `room#<room>` | `flood#<minute>` |
+//! | the escalation's chat-down incident | `escalation` | `incident` |
+//! | a question delivered to the chat | `room#<room>` | `asked#<submission time in ms, 15 digits>#<question id>` |
 //!
 //! Every decision is one conditional write, so two instructors (or two consumers) racing get one winner.
 
@@ -16,8 +18,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use jiff::Timestamp;
 
 use super::{
-    APPROVAL_TAKEOVER_AFTER, ControlStore, Decided, Decision, HeldQuestion, HeldStatus, HoldReason, RoomState,
-    RoomStatus, StateReason, StoreError, flood_minute, text_key,
+    APPROVAL_TAKEOVER_AFTER, Archived, ControlStore, Decided, Decision, HeldQuestion, HeldStatus, HoldReason,
+    RoomState, RoomStatus, StateReason, StoreError, archive_sk, flood_minute, text_key,
 };
 use crate::domain::{Question, QuestionId, QuestionMessage, RoomName};
 
@@ -147,6 +149,17 @@ fn held_question(item: &Item) -> Result<HeldQuestion, StoreError> {
             .and_then(HeldStatus::parse)
             .ok_or_else(|| bad("status"))?,
         held_at: time(item, "held_at").ok_or_else(|| bad("held_at"))?,
+        expires_at: time(item, "expires_at").ok_or_else(|| bad("expires_at"))?,
+    })
+}
+
+fn archived(item: &Item) -> Result<Archived, StoreError> {
+    let bad = |what: &str| StoreError(format!("an archived question item has no valid {what}"));
+    Ok(Archived {
+        question: text(item, "question")
+            .and_then(|json| QuestionMessage::from_json(json).ok())
+            .ok_or_else(|| bad("question"))?,
+        delivered_at: time(item, "delivered_at").ok_or_else(|| bad("delivered_at"))?,
         expires_at: time(item, "expires_at").ok_or_else(|| bad("expires_at"))?,
     })
 }
@@ -410,5 +423,111 @@ impl ControlStore for DynamoStore {
             .await
             .map_err(failed("UpdateItem"))?;
         Ok(())
+    }
+
+    async fn archive(&self, question: &Question, now: Timestamp, expires_at: Timestamp) -> Result<(), StoreError> {
+        // One write whatever came before: the document is the same on every delivery, and the first delivery
+        // time and expiry stay as they were.
+        self.db()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(room_pk(&question.room)))
+            .key("sk", s(archive_sk(question.submitted_at, Some(question.id))))
+            .update_expression(
+                "SET #question = :question, #delivered = if_not_exists(#delivered, :now), \
+                 #exp = if_not_exists(#exp, :exp)",
+            )
+            .expression_attribute_names("#question", "question")
+            .expression_attribute_names("#delivered", "delivered_at")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":question", s(QuestionMessage::from(question).to_json()))
+            .expression_attribute_values(":now", n(now.as_second()))
+            .expression_attribute_values(":exp", n(expires_at.as_second()))
+            .send()
+            .await
+            .map_err(failed("UpdateItem"))?;
+        Ok(())
+    }
+
+    async fn archived(
+        &self,
+        room: &RoomName,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Archived>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            // `asked#<to>` sorts before every key of a question submitted at `to` (their ids follow), so BETWEEN
+            // ends just before `to`.
+            let page = self
+                .db()
+                .await
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(room_pk(room)))
+                .expression_attribute_values(":from", s(archive_sk(from, None)))
+                .expression_attribute_values(":to", s(archive_sk(to, None)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(failed("Query"))?;
+            for item in page.items() {
+                let archived = archived(item)?;
+                if archived.expires_at > now {
+                    out.push(archived);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl crate::escalation::EscalationStore for DynamoStore {
+    async fn incident(&self) -> Result<crate::escalation::Versioned<crate::escalation::Incident>, StoreError> {
+        let Some(item) = self.get("escalation".into(), "incident".into()).await? else {
+            return Ok(crate::escalation::Versioned {
+                value: crate::escalation::Incident::default(),
+                version: 0,
+            });
+        };
+        let value = text(&item, "incident")
+            .and_then(|json| serde_json::from_str(json).ok())
+            .ok_or_else(|| StoreError("the escalation item has no valid incident".into()))?;
+        let version = number(&item, "version").unwrap_or(0).max(0) as u64;
+        Ok(crate::escalation::Versioned { value, version })
+    }
+
+    async fn save_incident(&self, incident: &crate::escalation::Incident, read: u64) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(incident).map_err(|e| StoreError(e.to_string()))?;
+        let mut put = self
+            .db()
+            .await
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s("escalation"))
+            .item("sk", s("incident"))
+            .item("incident", s(json))
+            .item("version", n(read as i64 + 1));
+        put = if read == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("#version = :read")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":read", n(read as i64))
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(failed("PutItem")(e)),
+        }
     }
 }

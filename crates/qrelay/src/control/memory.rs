@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{
-    APPROVAL_TAKEOVER_AFTER, ControlStore, Decided, Decision, HeldQuestion, HeldStatus, HoldReason, RoomState,
-    RoomStatus, StateReason, StoreError, flood_minute, text_key,
+    APPROVAL_TAKEOVER_AFTER, Archived, ControlStore, Decided, Decision, HeldQuestion, HeldStatus, HoldReason,
+    RoomState, RoomStatus, StateReason, StoreError, archive_sk, flood_minute, text_key,
 };
 use crate::domain::{Question, QuestionId, QuestionMessage, RoomName};
 
@@ -18,6 +18,10 @@ struct Tables {
     rooms: HashMap<RoomName, RoomStatus>,
     held: HashMap<(RoomName, QuestionId), Held>,
     flood: HashMap<(RoomName, i64), HashSet<String>>,
+    /// The escalation's incident and its version.
+    incident: Option<(crate::escalation::Incident, u64)>,
+    /// Archived questions by room, then by their sort key (submission time, id).
+    archive: HashMap<RoomName, std::collections::BTreeMap<String, Archived>>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,5 +179,57 @@ impl ControlStore for MemoryStore {
             held.published = true;
         }
         Ok(())
+    }
+
+    async fn archive(&self, question: &Question, now: Timestamp, expires_at: Timestamp) -> Result<(), StoreError> {
+        let key = archive_sk(question.submitted_at, Some(question.id));
+        self.lock()
+            .archive
+            .entry(question.room.clone())
+            .or_default()
+            .entry(key)
+            .or_insert_with(|| Archived {
+                question: QuestionMessage::from(question),
+                delivered_at: now,
+                expires_at,
+            });
+        Ok(())
+    }
+
+    async fn archived(
+        &self,
+        room: &RoomName,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Archived>, StoreError> {
+        let tables = self.lock();
+        let Some(archive) = tables.archive.get(room) else {
+            return Ok(Vec::new());
+        };
+        Ok(archive
+            .range(archive_sk(from, None)..archive_sk(to, None))
+            .map(|(_, a)| a)
+            .filter(|a| a.expires_at > now)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl crate::escalation::EscalationStore for MemoryStore {
+    async fn incident(&self) -> Result<crate::escalation::Versioned<crate::escalation::Incident>, StoreError> {
+        let (value, version) = self.lock().incident.clone().unwrap_or_default();
+        Ok(crate::escalation::Versioned { value, version })
+    }
+
+    async fn save_incident(&self, incident: &crate::escalation::Incident, read: u64) -> Result<bool, StoreError> {
+        let mut tables = self.lock();
+        let current = tables.incident.as_ref().map_or(0, |(_, v)| *v);
+        if current != read {
+            return Ok(false);
+        }
+        tables.incident = Some((incident.clone(), read + 1));
+        Ok(true)
     }
 }

@@ -165,6 +165,16 @@ pub struct HeldQuestion {
     pub expires_at: Timestamp,
 }
 
+/// A question as it reached the chat, kept for the after-class digest and the export until `expires_at`
+/// (`RETENTION_DAYS`). Nothing more than the question itself: no sender, no address, no reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archived {
+    pub question: QuestionMessage,
+    /// When the consumer first found it in the chat (posted, or posted by an earlier delivery).
+    pub delivered_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// The instructor's decision on a held question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -238,6 +248,30 @@ pub trait ControlStore: Send + Sync {
 
     /// The approved question `id` is published: no later approval publishes it again.
     async fn mark_published(&self, room: &RoomName, id: QuestionId, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Keeps `question`, delivered to the chat at `now`, until `expires_at`. Idempotent: archiving it again (a
+    /// redelivery) keeps the first delivery time.
+    async fn archive(&self, question: &Question, now: Timestamp, expires_at: Timestamp) -> Result<(), StoreError>;
+
+    /// The room's archived questions submitted at or after `from` and before `to`, not expired at `now`, in
+    /// submission order.
+    async fn archived(
+        &self,
+        room: &RoomName,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Archived>, StoreError>;
+}
+
+/// The sort key of an archived question: its submission time in milliseconds, zero-padded so that the keys sort
+/// as the times do, then its id (two questions may share a millisecond).
+pub(crate) fn archive_sk(submitted_at: Timestamp, id: Option<QuestionId>) -> String {
+    let ms = submitted_at.as_millisecond().max(0);
+    match id {
+        Some(id) => format!("asked#{ms:015}#{id}"),
+        None => format!("asked#{ms:015}"),
+    }
 }
 
 /// Undecided first, then oldest first: the order the console lists held questions in.

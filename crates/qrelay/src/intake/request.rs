@@ -5,17 +5,7 @@
 use http::{HeaderMap, header};
 use lambda_http::{Request, RequestExt};
 
-pub(crate) use crate::web::route_path;
-
-/// A query parameter: from API Gateway's parsed parameters, or from the URI when the request did not come through
-/// API Gateway (the local runner).
-pub(crate) fn query_param(req: &Request, name: &str) -> Option<String> {
-    if let Some(value) = req.query_string_parameters().first(name) {
-        return Some(value.to_owned());
-    }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.uri().query()?).ok()?;
-    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
-}
+pub(crate) use crate::web::{query_param, route_path};
 
 /// The site's public address as the client reached it: scheme, host and any stage or base path in front of our
 /// routes (what the raw path has before `route_path`).
