@@ -83,7 +83,7 @@ pub(crate) async fn check(
 /// How many mails moto's SES has sent (`GetSendQuota`'s `SentLast24Hours`, SES's query API, routed by moto on the
 /// credential scope).
 async fn ses_sent(endpoint: &str) -> anyhow::Result<f64> {
-    let response = reqwest::Client::new()
+    let response = qrelay::chat::http_client(std::time::Duration::from_secs(10))?
         .post(format!("{endpoint}/"))
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header(

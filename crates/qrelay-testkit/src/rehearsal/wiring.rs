@@ -468,6 +468,31 @@ pub fn environment(
         // `Fn::Sub` of a skipped resource unresolved (`${InstructorUserPool}`).
         let unresolved_sub =
             |text: &str| !via_filled.is_empty() && via_filled.iter().any(|id| text.contains(&format!("${{{id}}}")));
+        // Made of resources moto skips and the rehearsal reads on the template (the alarms' names, the API's
+        // address): moto renders them "None"; the process gets what CloudFormation would give, each such resource
+        // named by a stand-in.
+        let via_absent: Vec<String> = stack
+            .resolver
+            .references(value)
+            .into_iter()
+            .filter(|id| stack.resolver.absent.contains(id))
+            .collect();
+        if !via_absent.is_empty() {
+            let stand_in = stand_ins(&resolved);
+            report.gap(
+                "renders a reference to a resource it skipped (an alarm's name, the HTTP API's id) as \"None\" in a \
+                 function's environment",
+                "passing the value CloudFormation would, each skipped resource named by a stand-in \
+                 (`<id>-rehearsal`), and checking the rest of the value against the transformed template",
+            );
+            report.note(format!(
+                "{}: {name} was {:?} in moto; passed as {stand_in}",
+                spec.binary,
+                live.get(name)
+            ));
+            environment.insert(name.clone(), stand_in);
+            continue;
+        }
         let passed = match live.get(name) {
             Some(Value::String(text)) if unresolved_sub(text) => resolved.clone(),
             Some(Value::String(text)) => text.clone(),
@@ -514,6 +539,24 @@ pub fn environment(
         report.fail(format!("{}: moto set {name}, which the template does not", spec.binary));
     }
     Ok(environment)
+}
+
+/// The resolver's text with each `<Id: not created>` (a resource moto skipped) replaced by `id-rehearsal`, a name
+/// valid where the real one goes (an alarm's name, a host label).
+fn stand_ins(resolved: &str) -> String {
+    let mut out = String::with_capacity(resolved.len());
+    let mut rest = resolved;
+    while let Some(start) = rest.find('<') {
+        let Some(end) = rest[start..].find(": not created>") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&rest[start + 1..start + end].to_lowercase());
+        out.push_str("-rehearsal");
+        rest = &rest[start + end + ": not created>".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A function's environment against the README's table, its configuration's `REQUIRED` list and the stack.
@@ -912,18 +955,36 @@ pub fn check_api(
     let mut permitted = Vec::new();
     for (id, function) in &stack.snapshot.functions {
         for statement in &function.permissions {
+            let principal = statement["Principal"]["Service"].as_str().unwrap_or_default();
             let source = statement["Condition"]["ArnLike"]["AWS:SourceArn"]
                 .as_str()
                 .unwrap_or_default();
+            if principal != "apigateway.amazonaws.com" {
+                // The digest's request topic, the alarm topic, the escalation's tick: not the API.
+                report.check(
+                    matches!(principal, "sns.amazonaws.com" | "events.amazonaws.com")
+                        && !source.is_empty()
+                        && statement["Action"] == "lambda:InvokeFunction",
+                    format!("{id} may be invoked by {principal} from {source} only"),
+                );
+                continue;
+            }
             let route = source.split_once("/*/").map(|(_, r)| r.to_owned()).unwrap_or_default();
             let (method, path) = route.split_once('/').unwrap_or((&route, ""));
+            // The escalation's one route, Twilio's signed callback, written out in the template.
+            if id.as_str() == "EscalationFunction" {
+                report.check(
+                    method == "POST" && path == "escalation/twilio" && statement["Action"] == "lambda:InvokeFunction",
+                    format!("{id} may be invoked by API Gateway on {method} /{path}: Twilio's callback only"),
+                );
+                continue;
+            }
             let on_the_api = *id == intake.logical_id || *id == console.logical_id;
             report.check(
-                on_the_api
-                    && statement["Principal"]["Service"] == "apigateway.amazonaws.com"
-                    && statement["Action"] == "lambda:InvokeFunction",
+                on_the_api && statement["Action"] == "lambda:InvokeFunction",
                 format!(
-                    "{id} may be invoked by API Gateway on {method} /{path}: only the intake and the console are on the API"
+                    "{id} may be invoked by API Gateway on {method} /{path}: only the intake and the console (and \
+                     the escalation's callback) are on the API"
                 ),
             );
             if *id == console.logical_id {
