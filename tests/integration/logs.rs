@@ -1,4 +1,5 @@
-//! What the real function binaries log (intake, consumer and the console, which reads held questions' text), at every level Lambda's logging controls can set: never the chat token,
+//! What the real function binaries log (intake, consumer, the console, which reads held questions' text, and the
+//! digest, which mails them), at every level Lambda's logging controls can set: never the chat token,
 //! never the student's address, user agent or cookie, never the question's text or nickname. At TRACE the SDK
 //! connector's buffered answer from Secrets Manager (the token) and `lambda_runtime`'s raw API Gateway event (the
 //! address and user agent) used to reach the log.
@@ -25,7 +26,7 @@ const NEEDLES: [(&str, &str); 7] = [
 #[tokio::test]
 async fn no_log_level_reveals_a_token_a_student_or_a_question() {
     // Arrange: the AWS world in moto, the chat, and the real intake and consumer binaries.
-    build(&["intake", "consumer", "console"]);
+    build(&["intake", "consumer", "console", "qrelay-digest"]);
     let moto = Moto::start().await;
     let sdk = moto.sdk_config().await;
     let world = World::create(&sdk, &WorldSpec::named("questions"))
@@ -40,6 +41,13 @@ async fn no_log_level_reveals_a_token_a_student_or_a_question() {
     let store = qrelay::control::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
     let chat = FakeRocketChat::start().await;
     chat.add_channel("rust-101");
+    // The digest's sender, verified as the instructor would by clicking SES's link.
+    aws_sdk_sesv2::Client::new(&sdk)
+        .create_email_identity()
+        .email_identity("teacher@example.com")
+        .send()
+        .await
+        .expect("identity");
     let poller = SqsPoller::new(world.sqs.clone(), &world.queue_url, &world.queue_arn);
     let work = std::env::temp_dir().join(format!("qrelay-logs-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("work dir");
@@ -162,8 +170,28 @@ async fn no_log_level_reveals_a_token_a_student_or_a_question() {
         let rejected = console.invoke(reject).await.expect("console answers");
         assert_eq!(rejected.body["statusCode"], 200, "{level}: {:?}", rejected.body);
 
+        // After class: the digest reads the archive and the chat, and mails the question's text through SES.
+        let mut digest = RunningFunction::start(
+            &target.join("digest"),
+            &format!("digest-{level}"),
+            &env(&[
+                ("ROOMS", "general,rust-101"),
+                ("CONTROL_TABLE", &table),
+                ("CHAT_URL", &chat_url),
+                ("CHAT_SECRET_ID", &secret),
+                ("DIGEST_EMAIL", "teacher@example.com"),
+            ]),
+            &lambda("digest", level),
+            &moto.endpoint,
+            &work,
+        )
+        .await
+        .expect("digest starts");
+        let mailed = digest.invoke(serde_json::json!({})).await.expect("digest answers");
+        assert!(mailed.ok && mailed.body["mailed"] == true, "{level}: {:?}", mailed.body);
+
         // Assert: the logs say what happened, at the level asked for, and nothing that must stay out.
-        for function in [&intake, &consumer, &console] {
+        for function in [&intake, &consumer, &console, &digest] {
             let log = std::fs::read_to_string(function.log_path()).expect("log");
             assert!(
                 log.contains("\"level\":\"INFO\""),

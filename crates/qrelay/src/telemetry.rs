@@ -12,7 +12,7 @@ use lambda_runtime::tracing::subscriber::EnvFilter;
 use lambda_runtime::tracing::subscriber::filter::{Directive, LevelFilter};
 
 /// The crates whose TRACE output may hold a raw request, event or answer.
-const CAPPED: [&str; 10] = [
+const CAPPED: [&str; 11] = [
     "lambda_runtime",
     "lambda_runtime_api_client",
     "lambda_http",
@@ -21,6 +21,9 @@ const CAPPED: [&str; 10] = [
     "aws_smithy_http",
     "aws_smithy_types",
     "aws_sdk_secretsmanager",
+    // The digest's mail (the day's questions) is an SES request body; the SDK crate logs none of it today (the logs
+    // test passes without this line), this keeps it so.
+    "aws_sdk_sesv2",
     "hyper",
     "reqwest",
 ];

@@ -337,3 +337,52 @@ fn the_twilio_secret_names_what_is_missing_and_never_shows_the_token() {
     let creds = TwilioCredentials::parse(r#"{"account_sid":"AC1","auth_token":"secret-value"}"#).expect("ok");
     assert!(!format!("{creds:?}").contains("secret-value"));
 }
+
+#[tokio::test]
+async fn the_twilio_caller_places_a_call_and_names_twilios_refusals_without_the_number() {
+    let fake = chat_fakes::twilio::Twilio::new();
+    let server = fake.serve().await;
+    let http = crate::chat::http_client(Duration::from_secs(5)).expect("client");
+    let from = Phone::parse("+15005550006").expect("phone");
+    let caller = |token: &str| {
+        TwilioCaller::new(
+            http.clone(),
+            &server.url,
+            from.clone(),
+            Arc::new(TwilioSecret::given(TwilioCredentials {
+                account_sid: fake.account_sid.clone(),
+                auth_token: token.to_owned(),
+            })),
+        )
+    };
+    let to = Phone::parse("+819011110001").expect("phone");
+    let sid = caller(&fake.auth_token)
+        .call(&to, "<Response><Say>hi</Say></Response>")
+        .await
+        .expect("placed");
+    assert!(sid.starts_with("CA"), "{sid}");
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].to.as_str(), calls[0].from.as_str()),
+        ("+819011110001", "+15005550006")
+    );
+    assert_eq!(calls[0].twiml, "<Response><Say>hi</Say></Response>");
+
+    let refused = caller("wrong-token")
+        .call(&to, "<Response/>")
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&refused, CallError::Refused(d) if d.contains("20003")),
+        "{refused}"
+    );
+    fake.faults.fail_with(Some(503));
+    let down = caller(&fake.auth_token)
+        .call(&to, "<Response/>")
+        .await
+        .expect_err("down");
+    assert!(matches!(down, CallError::Unavailable(_)), "{down}");
+    assert!(!down.to_string().contains("+8190") && !refused.to_string().contains("+8190"));
+    assert_eq!(fake.calls().len(), 1, "nothing placed by a refused or failed request");
+}

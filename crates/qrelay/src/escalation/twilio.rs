@@ -145,7 +145,6 @@ struct Created {
 #[derive(Deserialize, Default)]
 struct TwilioErrorBody {
     code: Option<u64>,
-    message: Option<String>,
 }
 
 #[async_trait]
@@ -176,12 +175,12 @@ impl Caller for TwilioCaller {
                 .map_err(|e| CallError::Unavailable(format!("an unreadable answer: {e}")))?;
             return Ok(created.sid);
         }
+        // Twilio's code only: its message may quote the number called, which the logs show masked.
         let body: TwilioErrorBody = response.json().await.unwrap_or_default();
-        let detail = format!(
-            "HTTP {status}, Twilio error {}: {}",
-            body.code.map_or("-".into(), |c| c.to_string()),
-            body.message.unwrap_or_default()
-        );
+        let detail = match body.code {
+            Some(code) => format!("HTTP {status}, Twilio error {code} (https://www.twilio.com/docs/errors/{code})"),
+            None => format!("HTTP {status}"),
+        };
         if status.is_server_error() || status.as_u16() == 429 {
             Err(CallError::Unavailable(detail))
         } else {
