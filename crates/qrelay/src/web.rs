@@ -46,3 +46,24 @@ pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bod
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// Escapes text for HTML (or XML) element content and double- or single-quoted attribute values.
+pub(crate) fn escape_html_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// [`escape_html_into`] into a new string.
+pub(crate) fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_html_into(&mut out, text);
+    out
+}

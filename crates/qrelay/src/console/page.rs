@@ -212,12 +212,7 @@ pub fn console_page(lang: &str, auth: &PageAuth) -> String {
         .replace("{{config}}", &config)
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::web::escape_html as escape;
 
 #[cfg(test)]
 mod tests {

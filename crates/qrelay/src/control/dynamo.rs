@@ -74,6 +74,40 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Every item a key condition matches, page after page.
+    async fn query_all(
+        &self,
+        condition: &str,
+        values: impl IntoIterator<Item = (&'static str, AttributeValue)>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let values: HashMap<String, AttributeValue> = values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .db()
+                .await
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
+                .consistent_read(consistent)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(failed("Query"))?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+}
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -312,32 +346,19 @@ impl ControlStore for DynamoStore {
     }
 
     async fn held(&self, room: &RoomName, now: Timestamp) -> Result<Vec<HeldQuestion>, StoreError> {
+        let items = self
+            .query_all(
+                "pk = :pk AND begins_with(sk, :held)",
+                [(":pk", s(room_pk(room))), (":held", s("held#"))],
+                true,
+            )
+            .await?;
         let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .db()
-                .await
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :held)")
-                .expression_attribute_values(":pk", s(room_pk(room)))
-                .expression_attribute_values(":held", s("held#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(failed("Query"))?;
-            for item in page.items() {
-                let held = held_question(item)?;
-                // DynamoDB deletes expired items within a day or two, not at once.
-                if held.expires_at > now {
-                    out.push(held);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+        for item in &items {
+            let held = held_question(item)?;
+            // DynamoDB deletes expired items within a day or two, not at once.
+            if held.expires_at > now {
+                out.push(held);
             }
         }
         super::sort_held(&mut out);
@@ -457,33 +478,24 @@ impl ControlStore for DynamoStore {
         to: Timestamp,
         now: Timestamp,
     ) -> Result<Vec<Archived>, StoreError> {
+        // `asked#<to>` sorts before every key of a question submitted at `to` (their ids follow), so BETWEEN ends
+        // just before `to`.
+        let items = self
+            .query_all(
+                "pk = :pk AND sk BETWEEN :from AND :to",
+                [
+                    (":pk", s(room_pk(room))),
+                    (":from", s(archive_sk(from, None))),
+                    (":to", s(archive_sk(to, None))),
+                ],
+                false,
+            )
+            .await?;
         let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            // `asked#<to>` sorts before every key of a question submitted at `to` (their ids follow), so BETWEEN
-            // ends just before `to`.
-            let page = self
-                .db()
-                .await
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(room_pk(room)))
-                .expression_attribute_values(":from", s(archive_sk(from, None)))
-                .expression_attribute_values(":to", s(archive_sk(to, None)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(failed("Query"))?;
-            for item in page.items() {
-                let archived = archived(item)?;
-                if archived.expires_at > now {
-                    out.push(archived);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+        for item in &items {
+            let archived = archived(item)?;
+            if archived.expires_at > now {
+                out.push(archived);
             }
         }
         Ok(out)

@@ -175,20 +175,7 @@ pub(super) fn mail(digest: &Digest, language: Language) -> (String, String, Stri
     (subject, text, html)
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::web::escape_html as escape;
 
 /// What the console exports: `csv` (one row per question, for a spreadsheet) or `markdown` (for notes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

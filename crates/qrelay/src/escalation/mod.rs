@@ -406,12 +406,8 @@ fn twiml_say(voice: Voice, text: &str) -> String {
     )
 }
 
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+/// TwiML is XML: the same five entities as HTML.
+use crate::web::escape_html as xml_escape;
 
 impl Escalation {
     /// One invocation of the escalation function, whichever of its three sources sent it: the alarm topic (an SNS

@@ -159,19 +159,7 @@ pub(crate) const FAVICON_DATA_URL: &str = "data:image/svg+xml;base64,PHN2ZyB4bWx
 
 const TEMPLATE: &str = include_str!("form.html");
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-}
+use crate::web::escape_html_into as escape_into;
 
 #[cfg(test)]
 mod tests {
