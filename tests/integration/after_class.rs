@@ -1,6 +1,7 @@
 //! After class and when things break, end to end against moto (DynamoDB, SES, SNS, SQS, Secrets Manager), the
 //! Rocket.Chat fake and the Twilio fake: a class's questions delivered by the real consumer and archived, the
-//! class's reactions on the fake, the digest in order mailed through SES, the export read back, and the phone
+//! class's reactions on the fake, the digest in order mailed through SES (on schedule, and on the console's request
+//! through SNS), the export read back, and the phone
 //! rotation driven by alarm notifications, ticks and signed key presses.
 
 use std::sync::Arc;
@@ -12,10 +13,14 @@ use qrelay::chat::secret::SecretsManagerSource;
 use qrelay::console::{AfterClass, ChatInfo, Console, ConsoleAuth};
 use qrelay::consumer::Control;
 use qrelay::control::{CachedRooms, ControlStore, DynamoStore};
-use qrelay::digest::{CSV_HEADER, Days, DigestError, Digester, Language, Mailer, Outbox, ScheduledDigest, SesMailer};
-use qrelay::domain::{QuestionId, Rooms};
+use qrelay::digest::{
+    CSV_HEADER, Days, DigestError, DigestRequested, DigestRequests, Digester, Language, Mailer, Outbox,
+    ScheduledDigest, SesMailer, SnsDigestRequests,
+};
+use qrelay::domain::{QuestionId, RoomName, Rooms};
 use qrelay::escalation::{Escalation, Phone, Rotation, TwilioCaller, TwilioSecret, Voice};
 use qrelay::publish::{QuestionPublisher, SnsPublisher};
+use qrelay_testkit::world::{World, WorldSpec};
 use serde_json::json;
 
 use crate::support::pipeline::Pipeline;
@@ -179,12 +184,45 @@ async fn a_class_becomes_a_digest_in_order_mailed_through_ses_and_an_export_that
     assert!(text.contains("👍 3 votes]\n    Q1 three votes"), "{text}");
     assert!(text.contains("👍 5 votes]\n    Q2 answered in a thread"), "{text}");
 
+    // "Mail me these questions" from the console goes through SNS: what the topic delivers is the digest function's
+    // event (here through a queue subscribed to it, the envelope handed over as Lambda's SNS event carries it).
+    let requests_world = World::create(&sdk, &WorldSpec::named("digest-requests"))
+        .await
+        .expect("the request topic");
+    let requests = SnsDigestRequests::new(requests_world.sns.clone(), requests_world.topic_arn.clone());
+    let today = Days::today(jiff::Timestamp::now(), &tokyo);
+    let asked = requests
+        .request(&[RoomName::parse("rust-101").expect("room")], today.first)
+        .await
+        .expect("published");
+    assert_eq!(asked, DigestRequested::Queued);
+    let received = requests_world
+        .sqs
+        .receive_message()
+        .queue_url(&requests_world.queue_url)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .expect("receive");
+    let envelope: serde_json::Value =
+        serde_json::from_str(received.messages()[0].body().expect("body")).expect("the SNS envelope");
+    let event = json!({ "Records": [{ "EventSource": "aws:sns", "EventVersion": "1.0", "Sns": envelope }] });
+    let answer = digest.handle(event).await.expect("mailed on request");
+    assert_eq!(answer[0]["questions"], 2, "{answer}");
+    assert_eq!(ses_sent(&endpoint).await, 2.0);
+    let mail = mailer.copy.sent().pop().expect("the requested digest");
+    assert!(
+        mail.subject.contains("2 questions") && mail.subject.contains("rust-101"),
+        "{}",
+        mail.subject
+    );
+    assert!(!mail.text.contains("Q1 three votes"), "only the room asked for");
+
     // Delivered again (SQS may): the archive keeps one row per question.
     let again = qrelay::domain::QuestionMessage::from(&qrelay_testkit::samples::question("general", "Q6 twice"));
     pipeline.publisher.publish(&again).await.expect("publish");
     pipeline.publisher.publish(&again).await.expect("publish again");
     pipeline.drain(10).await;
-    let today = Days::today(jiff::Timestamp::now(), &tokyo);
 
     // The export from the console reads back as the archive holds it.
     let console = Console::new(
