@@ -513,6 +513,37 @@ mod control {
     }
 
     #[tokio::test]
+    async fn a_question_posted_but_not_archived_comes_back_and_is_archived_without_a_second_post() {
+        let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted), Ok(Delivery::AlreadyPosted)]);
+        let store = Arc::new(MemoryStore::new());
+        let consumer = controlled(chat.clone(), store.clone());
+        let (id, body) = question_at("archive me later", "2026-11-22T09:30:00Z");
+        store.fail_archiving(true);
+        let response = consumer
+            .handle(batch(vec![record(1, body.clone(), 1)]), in_thirty_seconds())
+            .await;
+        assert_eq!(failed_ids(&response), ["m1"], "retried: {response:?}");
+        store.fail_archiving(false);
+        // The chat has it (its first post went through): the second delivery finds it there.
+        chat.in_chat.lock().expect("lock").push(id);
+        let response = consumer
+            .handle(batch(vec![record(2, body, 2)]), in_thirty_seconds())
+            .await;
+        assert!(failed_ids(&response).is_empty(), "{response:?}");
+        assert_eq!(posted_ids(&chat), [id], "posted once: the retry only asked");
+        let kept = store
+            .archived(
+                &general(),
+                "2026-11-22T00:00:00Z".parse().expect("time"),
+                "2026-11-23T00:00:00Z".parse().expect("time"),
+                jiff::Timestamp::now(),
+            )
+            .await
+            .expect("read");
+        assert_eq!(kept.len(), 1);
+    }
+
+    #[tokio::test]
     async fn with_retention_zero_nothing_is_archived() {
         let chat = ScriptedChat::answering(vec![Ok(Delivery::Posted)]);
         let store = Arc::new(MemoryStore::new());

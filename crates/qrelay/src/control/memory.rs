@@ -18,6 +18,8 @@ struct Tables {
     rooms: HashMap<RoomName, RoomStatus>,
     held: HashMap<(RoomName, QuestionId), Held>,
     flood: HashMap<(RoomName, i64), HashSet<String>>,
+    /// Archiving fails while set (the consumer's tests: a table that can't be written).
+    archive_fails: bool,
     /// The escalation's incident and its version.
     incident: Option<(crate::escalation::Incident, u64)>,
     /// Archived questions by room, then by their sort key (submission time, id).
@@ -40,6 +42,12 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes every `archive` fail (or work again), as an unreachable table would.
+    #[cfg(test)]
+    pub(crate) fn fail_archiving(&self, fail: bool) {
+        self.lock().archive_fails = fail;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -183,7 +191,11 @@ impl ControlStore for MemoryStore {
 
     async fn archive(&self, question: &Question, now: Timestamp, expires_at: Timestamp) -> Result<(), StoreError> {
         let key = archive_sk(question.submitted_at, Some(question.id));
-        self.lock()
+        let mut tables = self.lock();
+        if tables.archive_fails {
+            return Err(StoreError("the archive can't be written (a test's switch)".into()));
+        }
+        tables
             .archive
             .entry(question.room.clone())
             .or_default()
