@@ -43,16 +43,19 @@ struct Words {
 }
 
 const EN: Words = Words {
-    subject: |q, u, what| format!("qrelay: {q} questions, {u} unanswered ({what})"),
+    subject: |q, u, what| format!("qrelay: {}, {u} unanswered ({what})", questions(q)),
     heading: |days, tz| format!("Questions asked on {days} ({tz})"),
-    room: |room, q, u| format!("{room}: {q} questions, {u} unanswered"),
+    room: |room, q, u| format!("{room}: {}, {u} unanswered", questions(q)),
     unanswered: "Unanswered (most votes first)",
     answered: "Answered",
     none: "No questions.",
     votes: "votes",
     not_supported: "This chat can't report reactions: no votes, and every question is listed as unanswered.",
     partly: |n| {
-        format!("The chat could not be read for {n} questions: they show no votes and are listed as unanswered.")
+        format!(
+            "The chat could not be read for {}: they show no votes and are listed as unanswered.",
+            questions(n)
+        )
     },
     footer: "Votes are 👍 reactions; a question counts as answered with a ✅ reaction or a reply in its thread. \
              Sent by qrelay: the questions are anonymous, and nothing here says who asked.",
@@ -71,6 +74,15 @@ const JA: Words = Words {
     footer: "票は 👍 リアクションの数です。✅ リアクションかスレッドへの返信があれば回答済みとします。\
              qrelay より送信：質問は匿名で、誰が質問したかはどこにも記録されていません。",
 };
+
+/// "1 question", "2 questions".
+fn questions(n: usize) -> String {
+    if n == 1 {
+        "1 question".to_owned()
+    } else {
+        format!("{n} questions")
+    }
+}
 
 fn words(language: Language) -> &'static Words {
     match language {

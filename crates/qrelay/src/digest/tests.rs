@@ -141,7 +141,7 @@ async fn unanswered_come_first_by_votes_then_the_answered_ones() {
         text.contains("- [10:05 · 👍 5 votes]\n    many votes, unanswered"),
         "{text}"
     );
-    assert!(text.contains("could not be read for 1 questions"), "{text}");
+    assert!(text.contains("could not be read for 1 question:"), "{text}");
     let unanswered_at = text.find("Unanswered").expect("unanswered section");
     let answered_at = text.find("\nAnswered\n").expect("answered section");
     assert!(unanswered_at < answered_at);
