@@ -84,18 +84,7 @@ fn push_inline(out: &mut String, line: &str) {
     push_escaped(out, rest);
 }
 
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-}
+use qrelay::escape_html_into as push_escaped;
 
 #[cfg(test)]
 mod tests {

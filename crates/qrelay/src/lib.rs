@@ -41,3 +41,6 @@ pub mod sqs;
 pub mod telemetry;
 pub mod tls;
 mod web;
+
+/// HTML escaping, as every page of qrelay's (and the local runner's) does it.
+pub use web::{escape_html, escape_html_into};

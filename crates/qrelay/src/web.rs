@@ -48,7 +48,7 @@ pub(crate) fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bod
 }
 
 /// Escapes text for HTML (or XML) element content and double- or single-quoted attribute values.
-pub(crate) fn escape_html_into(out: &mut String, text: &str) {
+pub fn escape_html_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -62,7 +62,7 @@ pub(crate) fn escape_html_into(out: &mut String, text: &str) {
 }
 
 /// [`escape_html_into`] into a new string.
-pub(crate) fn escape_html(text: &str) -> String {
+pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     escape_html_into(&mut out, text);
     out

@@ -22,19 +22,12 @@ pub(crate) async fn check(
     report: &mut Report,
 ) -> anyhow::Result<Vec<(String, Vec<Call>)>> {
     let mut calls = Vec::new();
-    let spec = |binary: &str| {
-        context
-            .specs
-            .iter()
-            .find(|s| s.binary == binary)
-            .with_context(|| format!("no {binary} function"))
-    };
     if let Some(environment) = environments.get("digest") {
         let to = environment
             .get("DIGEST_EMAIL")
             .context("the digest has no DIGEST_EMAIL")?;
         let before = ses_sent(&stack.endpoint).await?;
-        let mut digest = super::start_function(context, stack, spec("digest")?, environment).await?;
+        let mut digest = super::start_function(context, stack, context.spec("digest")?, environment).await?;
         let answer = digest.invoke(json!({})).await?;
         let questions = answer.body["questions"].as_u64().unwrap_or_default();
         report.check(
@@ -55,7 +48,7 @@ pub(crate) async fn check(
             .and_then(|a| a.split(',').next())
             .context("the escalation has no ESCALATION_ALARMS")?
             .to_owned();
-        let mut escalation = super::start_function(context, stack, spec("escalation")?, environment).await?;
+        let mut escalation = super::start_function(context, stack, context.spec("escalation")?, environment).await?;
         let mut event: serde_json::Value = serde_json::from_str(&crate::samples::event("escalation-alarm.json"))?;
         let message = json!({ "AlarmName": alarm, "NewStateValue": "ALARM", "OldStateValue": "OK" });
         event["Records"][0]["Sns"]["Message"] = json!(message.to_string());

@@ -101,14 +101,7 @@ pub(crate) async fn check(
         ),
     );
 
-    let spec = |binary: &str| {
-        context
-            .specs
-            .iter()
-            .find(|s| s.binary == binary)
-            .with_context(|| format!("no {binary} function"))
-    };
-    let mut console = super::start_function(context, stack, spec("console")?, console_env).await?;
+    let mut console = super::start_function(context, stack, context.spec("console")?, console_env).await?;
     let overview = console
         .invoke(api_event("GET", "/instructor/api/overview", None, &claims))
         .await?;
@@ -153,7 +146,7 @@ pub(crate) async fn check(
         format!("PUT {room_path} paused answers {}", paused.body["statusCode"]),
     );
     // A new intake process: the journey's caches the room as open for 10 s.
-    let mut intake = super::start_function(context, stack, spec("intake")?, &environments["intake"]).await?;
+    let mut intake = super::start_function(context, stack, context.spec("intake")?, &environments["intake"]).await?;
     let (method, path) = routes
         .iter()
         .find(|(method, _)| method == "POST")

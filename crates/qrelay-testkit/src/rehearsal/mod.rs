@@ -192,6 +192,16 @@ pub(crate) struct Context<'a> {
     chat: &'a FakeRocketChat,
 }
 
+impl Context<'_> {
+    /// The function that runs `binary`.
+    pub(crate) fn spec(&self, binary: &str) -> anyhow::Result<&FunctionSpec> {
+        self.specs
+            .iter()
+            .find(|s| s.binary == binary)
+            .with_context(|| format!("the template has no {binary} function"))
+    }
+}
+
 /// CloudFormation's answer to a scenario's parameters: the full set of values, or the refusals.
 fn verdict(template: &Template, scenario: &Scenario) -> Result<Parameters, Vec<String>> {
     let parameters = template.parameters(&scenario.parameters)?;
@@ -265,15 +275,12 @@ async fn run_scenario(
     report.step("what moto created, and what it skipped");
     let stack = Stack::settle(context.template, &stack_name, parameters, snapshot, context.sdk, report).await?;
     let m = Messaging::of(&stack)?;
-    let by_binary = |binary: &str| -> anyhow::Result<&FunctionSpec> {
-        context
-            .specs
-            .iter()
-            .find(|s| s.binary == binary)
-            .with_context(|| format!("the template has no {binary} function"))
-    };
-    let (intake, consumer, redrive) = (by_binary("intake")?, by_binary("consumer")?, by_binary("redrive")?);
-    let console = by_binary("console")?;
+    let (intake, consumer, redrive) = (
+        context.spec("intake")?,
+        context.spec("consumer")?,
+        context.spec("redrive")?,
+    );
+    let console = context.spec("console")?;
     let consumer_timeout = stack
         .snapshot
         .functions
